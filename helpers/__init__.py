@@ -1,0 +1,5 @@
+"""Reusable code of the image-captioning course (CNN encoder + LSTM decoder)."""
+
+from helpers.errors import CourseError
+
+__all__ = ["CourseError"]

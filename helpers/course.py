@@ -1,0 +1,120 @@
+"""Run every notebook of the course headless, in order, into data_dir/executed/."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from helpers.datasets import data_dir
+from helpers.errors import CourseError, run_cli
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def notebook_paths(folder: Path = NOTEBOOKS, only: list[str] | None = None) -> list[Path]:
+    """The course's numbered notebooks in order, optionally only those whose name starts with `only`."""
+    paths = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in only)]
+    if not paths:
+        raise CourseError(f"{folder}: no notebooks found" + (f" matching {only}" if only else ""))
+    return paths
+
+
+def inject_parameters(nb: nbformat.NotebookNode, params: dict[str, str]) -> None:
+    """Add a cell after the one tagged `parameters` that overrides its values (papermill style)."""
+    if not params:
+        return
+    for i, cell in enumerate(nb.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            source = "\n".join(f"{k} = {v}" for k, v in params.items())
+            new = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+            nb.cells.insert(i + 1, new)
+            return
+    raise CourseError("notebook has no cell tagged 'parameters' to override")
+
+
+def run_notebook(path: Path, out_dir: Path, params: dict[str, str], timeout: int = 600) -> float:
+    """Execute one notebook (working folder: notebooks/) and save it; return the wall time."""
+    nb = nbformat.read(path, as_version=4)
+    try:
+        inject_parameters(nb, params)
+    except CourseError as err:
+        raise CourseError(f"{path}: {err}") from None
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        failed = next((i for i, c in enumerate(nb.cells) if _has_error(c)), None)
+        nbformat.write(nb, out_dir / path.name)
+        name = getattr(err, "ename", "error")
+        raise CourseError(
+            f"{path.name}: cell {failed} failed with {name}: "
+            f"{getattr(err, 'evalue', '')} (executed copy: {out_dir / path.name})"
+        ) from None
+    nbformat.write(nb, out_dir / path.name)
+    return time.perf_counter() - start
+
+
+def _has_error(cell) -> bool:
+    return any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__)
+    p.add_argument(
+        "--only", nargs="*", help="run only notebooks whose name starts with these, e.g. 00 03"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where executed copies go (default: data_dir/executed)",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameters-cell value (a Python literal), e.g. --param 'DATASET=\"coco2014\"'",
+    )
+    p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    p.add_argument("--folder", type=Path, default=NOTEBOOKS, help="folder of numbered notebooks")
+    args = p.parse_args(argv)
+    params = {}
+    for item in args.param:
+        if "=" not in item:
+            raise CourseError(f"--param {item!r}: expected NAME=VALUE")
+        k, v = item.split("=", 1)
+        params[k.strip()] = v.strip()
+    out_dir = args.out or data_dir() / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = notebook_paths(args.folder, args.only)
+    total = time.perf_counter()
+    for n, path in enumerate(paths, 1):
+        print(f"[{n}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+        try:
+            seconds = run_notebook(path, out_dir, params, args.timeout)
+        except CourseError:
+            print("FAILED", flush=True)
+            raise
+        print(f"ok in {seconds:.1f} s", flush=True)
+    print(
+        f"all {len(paths)} notebooks ran in {time.perf_counter() - total:.1f} s; executed copies in {out_dir}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,61 @@
+"""Where things live: the data folder and the named datasets, as (image folder, captions file)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers.errors import CourseError
+
+DATA_DIR_ENV = "COURSE_DATA_DIR"
+YEARS = ("2014", "2017")
+
+
+def data_dir() -> Path:
+    """The folder for data, caches and checkpoints: $COURSE_DATA_DIR, else the repo's data_dir/."""
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser().resolve()
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data_dir"
+    return Path.cwd() / "data_dir"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split of a COCO-layout dataset: its image folder and its captions file."""
+
+    name: str
+    images: Path
+    annotations: Path
+
+
+def coco_split(root: str | os.PathLike, split: str = "train") -> Split:
+    """Find `split` in a folder laid out like COCO (annotations/captions_<split><year>.json)."""
+    root = Path(root)
+    for year in YEARS:
+        ann = root / "annotations" / f"captions_{split}{year}.json"
+        if ann.is_file():
+            return Split(split, root / f"{split}{year}", ann)
+    raise CourseError(
+        f"{root}: no annotations/captions_{split}2014.json or captions_{split}2017.json "
+        "(is this a COCO-layout folder?)"
+    )
+
+
+def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> Split:
+    """Resolve 'tiny' (built when missing), 'coco2014' (data_dir/coco) or a folder to a Split."""
+    if str(dataset) == "tiny":
+        from helpers.tiny_coco import ensure_tiny_coco
+
+        return coco_split(ensure_tiny_coco(), split)
+    if str(dataset) == "coco2014":
+        root = data_dir() / "coco"
+        if not root.is_dir():
+            raise CourseError(f"{root}: COCO 2014 not downloaded yet (see notebook 02)")
+        return coco_split(root, split)
+    root = Path(dataset)
+    if not root.is_dir():
+        raise CourseError(f"{root}: dataset folder not found (use 'tiny', 'coco2014' or a folder)")
+    return coco_split(root, split)

@@ -1,0 +1,62 @@
+"""What this machine offers the course: library versions, the compute device, Java."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+
+import torch
+
+PACKAGES = ("torch", "torchvision", "nltk", "pycocotools", "pillow", "matplotlib", "tqdm")
+
+
+def best_device() -> torch.device:
+    """CUDA when available, else Apple's MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def java_version() -> str | None:
+    """The first line of `java -version`, or None when Java is missing."""
+    java = shutil.which("java")
+    if java is None:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = (out.stderr or out.stdout).strip().splitlines()
+    return lines[0] if out.returncode == 0 and lines else None
+
+
+def environment_report() -> list[tuple[str, str]]:
+    """(name, finding) rows describing Python, the packages, the device and Java."""
+    rows = [("python", platform.python_version())]
+    for name in PACKAGES:
+        try:
+            rows.append((name, version(name)))
+        except PackageNotFoundError:
+            rows.append((name, "MISSING: pip install -e . installs it"))
+    dev = best_device()
+    detail = (
+        torch.cuda.get_device_name(0)
+        if dev.type == "cuda"
+        else f"{torch.get_num_threads()} CPU threads"
+    )
+    rows.append(("device", f"{dev.type} ({detail})"))
+    java = java_version()
+    rows.append(
+        (
+            "java",
+            java + " (official COCO metrics: all available)"
+            if java
+            else "missing: METEOR and the official PTB tokenizer are skipped; BLEU, ROUGE-L and CIDEr "
+            "use a Python tokenizer and are marked unofficial",
+        )
+    )
+    return rows

@@ -1,0 +1,120 @@
+"""Foundation helpers: data folder, dataset lookup, atomic writes, environment report, course runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers import environment
+from helpers.datasets import coco_split, data_dir, dataset_split
+from helpers.errors import CourseError
+from helpers.files import atomic_path, read_json, write_json
+from helpers.images import load_rgb
+
+
+def test_data_dir_follows_environment_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    assert data_dir() == tmp_path.resolve()
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    assert data_dir().name == "data_dir"
+
+
+def test_coco_split_finds_2014_layout(small_coco):
+    split = coco_split(small_coco, "val")
+    assert split.images == small_coco / "val2014"
+    assert split.annotations.name == "captions_val2014.json"
+
+
+def test_dataset_lookup_errors_are_one_line(tmp_path):
+    with pytest.raises(CourseError, match="no annotations/captions_train2014.json"):
+        coco_split(tmp_path, "train")
+    with pytest.raises(CourseError, match="dataset folder not found"):
+        dataset_split(tmp_path / "nope")
+
+
+def test_dataset_split_builds_tiny_when_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("helpers.tiny_coco.DEFAULTS", {"seed": 0, "n_train": 3, "n_val": 2})
+    split = dataset_split("tiny", "val")
+    assert split.annotations.is_file() and len(list(split.images.iterdir())) == 2
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "vocab.json"
+    write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("interrupted")
+    assert read_json(target) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["vocab.json"]
+
+
+def test_read_json_errors_name_the_file(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(CourseError, match="bad.json: not valid JSON"):
+        read_json(bad)
+    with pytest.raises(CourseError, match="missing.json: .* not found"):
+        read_json(tmp_path / "missing.json")
+
+
+def test_load_rgb_bad_files(tmp_path):
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    with pytest.raises(CourseError, match=r"\.DS_Store: cannot be read as an image"):
+        load_rgb(tmp_path / ".DS_Store")
+    with pytest.raises(CourseError, match="image file not found"):
+        load_rgb(tmp_path / "gone.jpg")
+
+
+def test_environment_report_names_what_missing_java_disables(monkeypatch):
+    monkeypatch.setattr(environment.shutil, "which", lambda _: None)
+    rows = dict(environment.environment_report())
+    assert "METEOR" in rows["java"] and "unofficial" in rows["java"]
+    assert rows["torch"][0].isdigit()
+
+
+def _notebook(folder: Path, name: str, code: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_code_cell("X = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(code),
+    ]
+    nbformat.write(nb, folder / name)
+
+
+def test_course_runner_reports_failing_notebook_and_cell(tmp_path):
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    _notebook(nbs, "00_ok.ipynb", "assert X == 2")
+    _notebook(nbs, "01_bad.ipynb", "1 / 0")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers.course",
+            "--folder",
+            str(nbs),
+            "--out",
+            str(out),
+            "--param",
+            "X=2",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode != 0
+    assert "[1/2] 00_ok.ipynb ... ok" in run.stdout
+    assert "01_bad.ipynb: cell 2 failed with ZeroDivisionError" in run.stderr
+    assert "Traceback" not in run.stderr
+    executed = nbformat.read(out / "00_ok.ipynb", as_version=4)
+    assert json.dumps(executed.cells[1].source) == '"X = 2"'  # the injected override
