@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
+from torchvision import transforms
 
 from helpers.errors import CourseError
 
@@ -26,3 +27,23 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             return img.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CourseError(f"{path}: cannot be read as an image ({err})") from None
+
+
+# ImageNet statistics: the pretrained ResNets expect inputs normalised this way.
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def train_transform(crop_size: int = 224, flip: bool = True) -> transforms.Compose:
+    """The source's training transform: random crop, optional horizontal flip, tensor, normalise."""
+    steps = [transforms.RandomCrop(crop_size, pad_if_needed=True)]
+    if flip:  # off for captions that say "left" or "right": a flip would make them false
+        steps.append(transforms.RandomHorizontalFlip())
+    return transforms.Compose([*steps, transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
+
+
+def eval_transform(crop_size: int = 224) -> transforms.Compose:
+    """The deterministic transform for validation and captioning: centre crop, tensor, normalise."""
+    return transforms.Compose(
+        [transforms.CenterCrop(crop_size), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
+    )
