@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,3 +60,12 @@ def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> 
     if not root.is_dir():
         raise CourseError(f"{root}: dataset folder not found (use 'tiny', 'coco2014' or a folder)")
     return coco_split(root, split)
+
+
+def dataset_name(dataset: str | os.PathLike) -> str:
+    """A file-name-safe key: 'tiny', 'coco2014', or a folder's name plus a hash of its full path."""
+    if str(dataset) in ("tiny", "coco2014"):
+        return str(dataset)
+    # A folder's name alone could clash with a named dataset or another folder of that name.
+    digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:8]
+    return f"{Path(dataset).name}-{digest}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -46,3 +47,20 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CourseError(f"{path}: not valid JSON ({err})") from None
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256", progress: bool = False) -> str:
+    """Hex digest of a file read in chunks (a progress bar for files over 1 GB if asked)."""
+    from tqdm import tqdm
+
+    path = Path(path)
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    size = path.stat().st_size
+    bar = tqdm(
+        total=size, unit="B", unit_scale=True, desc=algorithm, disable=not progress or size < 1e9
+    )
+    with open(path, "rb") as f, bar:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()

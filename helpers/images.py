@@ -1,14 +1,23 @@
-"""Loading images: any file PIL can read becomes RGB, a bad file becomes a one-line error."""
+"""Loading and resizing images: any file PIL can read becomes RGB, a bad file a one-line error."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 from torchvision import transforms
+from tqdm import tqdm
 
-from helpers.errors import CourseError
+from helpers.datasets import data_dir, dataset_name, dataset_split
+from helpers.errors import CourseError, run_cli
+from helpers.files import atomic_path, file_digest, read_json, write_json
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:
@@ -47,3 +56,177 @@ def eval_transform(crop_size: int = 224) -> transforms.Compose:
     return transforms.Compose(
         [transforms.CenterCrop(crop_size), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
     )
+
+
+def resize_image(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Resize to (width, height) with the LANCZOS filter (Pillow's old name for it was ANTIALIAS)."""
+    return img.resize(size, Image.LANCZOS)
+
+
+@dataclass
+class ResizeReport:
+    """What resize_images did: files resized, outputs already there, and files skipped with why."""
+
+    resized: int = 0
+    already_done: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+
+    def __str__(self) -> str:
+        line = (
+            f"resized {self.resized}, already done {self.already_done}, skipped {len(self.skipped)}"
+        )
+        if self.skipped:
+            # A reason reads "kind: detail"; the summary counts the kinds.
+            kinds = Counter(why.split(":")[0] for _, why in self.skipped)
+            line += " (" + ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) + ")"
+        return line
+
+
+def _why_unusable(path: Path) -> str:
+    """Say why load_rgb refused a file: not an image at all, or an image that fails to decode."""
+    if not path.is_file():
+        return "not an image: a folder" if path.is_dir() else "not an image: not a regular file"
+    try:
+        with Image.open(path) as img:
+            img.load()
+    except UnidentifiedImageError:
+        return "not an image"
+    except Exception as err:  # any decoder error: we only want its message
+        return f"unreadable: {err}"
+    return "unreadable"
+
+
+def _save_format(path: Path) -> str:
+    """The format the output's name asks for; JPEG when Pillow cannot write that one."""
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "JPEG")
+    return fmt if fmt in Image.SAVE else "JPEG"
+
+
+def _resize_file(src: Path, dst: Path, size: tuple[int, int]) -> str | None:
+    """Resize one file into `dst` under the same name; return why it was skipped, or None."""
+    try:
+        img = load_rgb(src)
+    except (CourseError, Image.DecompressionBombError):
+        return _why_unusable(src)
+    out = dst / src.name
+    fmt = _save_format(out)
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    try:
+        # The temporary file's name has no image extension, hence the explicit format.
+        with atomic_path(out) as tmp:
+            resize_image(img, size).save(tmp, format=fmt, **options)
+    except OSError as err:
+        raise CourseError(f"{out}: cannot write the resized image ({err})") from None
+    return None
+
+
+def resize_images(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    size: tuple[int, int] | int = (256, 256),
+    workers: int | None = None,
+    progress: bool = True,
+) -> ResizeReport:
+    """Resize every image in `src` to `size` RGB into `dst` (same names), on all CPU cores."""
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise CourseError(f"{src}: image folder not found")
+    if dst.resolve() == src.resolve():
+        raise CourseError(f"{dst}: the output folder must differ from the input folder")
+    if isinstance(size, int):
+        size = (size, size)
+    if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
+        raise CourseError(f"{dst}: size must be two positive whole numbers, got {size!r}")
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if workers < 1:
+        raise CourseError(f"{dst}: workers must be at least 1, got {workers}")
+    dst.mkdir(parents=True, exist_ok=True)
+    report = ResizeReport()
+    todo = []
+    for path in sorted(src.iterdir()):
+        # An output exists only once fully written (atomic rename), so it is safe to keep.
+        if (dst / path.name).exists():
+            report.already_done += 1
+        else:
+            todo.append(path)
+    work = partial(_resize_file, dst=dst, size=tuple(size))
+    bar = tqdm(total=len(todo), desc=f"resizing {src.name}", unit="img", disable=not progress)
+    workers = min(workers, len(todo))
+    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    try:
+        if pool is None:
+            results = map(work, todo)
+        else:
+            # Chunks keep the inter-process traffic small next to the work on ~80k small files.
+            results = pool.map(work, todo, chunksize=max(1, min(64, len(todo) // (4 * workers))))
+        for path, why in zip(todo, results, strict=True):
+            if why is None:
+                report.resized += 1
+            else:
+                report.skipped.append((path.name, why))
+            bar.update()
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return report
+
+
+def ensure_resized(dataset: str = "tiny", split: str = "train", size: int = 256) -> Path:
+    """Return the folder of `size`x`size` RGB copies of a split's images, resizing what is missing."""
+    images = dataset_split(dataset, split)
+    out = data_dir() / "resized" / f"{dataset_name(dataset)}_{size}" / images.images.name
+    # The marker sits beside the folder and is written last: its counts catch a partial folder.
+    marker = out.parent / f"{out.name}.resized.json"
+    source = {
+        "images": str(images.images.resolve()),
+        "annotations_sha256": file_digest(images.annotations),
+        "size": size,
+    }
+    if marker.is_file():
+        done = read_json(marker, "resize marker")
+        if {k: done.get(k) for k in source} != source:
+            # Different source images under the same name: the old copies are stale.
+            shutil.rmtree(out, ignore_errors=True)
+            marker.unlink()
+        elif out.is_dir() and done.get("counts") == [
+            len(os.listdir(images.images)),
+            len(os.listdir(out)),
+        ]:
+            return out
+    report = resize_images(images.images, out, (size, size))
+    if report.resized or report.skipped:
+        print(report)
+        for file_name, why in report.skipped[:10]:
+            print(f"  skipped {file_name}: {why}")
+        if len(report.skipped) > 10:
+            print(f"  ... and {len(report.skipped) - 10} more, listed in {marker}")
+    counts = [len(os.listdir(images.images)), len(os.listdir(out))]
+    write_json(marker, {**source, "counts": counts, "skipped": report.skipped}, indent=1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m helpers.images",
+        description="Resize every image in a folder to SIZE x SIZE RGB (same file names), "
+        "skipping files that are not images and outputs that already exist.",
+    )
+    p.add_argument("--src", type=Path, required=True, help="folder of images")
+    p.add_argument("--dst", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--size", type=int, default=256, help="width and height in pixels (256)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    report = resize_images(
+        args.src, args.dst, (args.size, args.size), args.workers, progress=not args.quiet
+    )
+    print(report)
+    for file_name, why in report.skipped:
+        print(f"skipped {file_name}: {why}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,11 +1,12 @@
-"""Figures of the course: images with their captions."""
+"""Figures of the course: images with their captions, the model's architecture, word counts."""
 
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
 from PIL import Image
 
 # Small enough that notebooks stored with their figures stay well under 1 MB.
@@ -35,5 +36,188 @@ def caption_grid(
         lines = [cap] if isinstance(cap, str) else list(cap)
         text = "\n".join(textwrap.fill(line.strip(), wrap) for line in lines)
         ax.set_title(text, fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+# Colours of the architecture diagrams: one per kind of block.
+_CNN, _EMB, _LSTM, _WORD = "#f4b183", "#c9e4c5", "#9dc3e6", "#eeeeee"
+
+
+def _box(
+    ax: plt.Axes, x: float, y: float, w: float, h: float, text: str, color: str, fontsize: int = 10
+) -> None:
+    """A rounded box centred on (x, y) with a label."""
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.08",
+            facecolor=color,
+            edgecolor="#444444",
+            linewidth=1,
+        )
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(
+    ax: plt.Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    color: str = "#333333",
+    linestyle: str = "-",
+) -> None:
+    """An arrow from start to end."""
+    ax.annotate(
+        "",
+        xy=end,
+        xytext=start,
+        arrowprops={
+            "arrowstyle": "-|>",
+            "color": color,
+            "lw": 1.2,
+            "shrinkA": 0,
+            "shrinkB": 0,
+            "linestyle": linestyle,
+        },
+    )
+
+
+def _picture(ax: plt.Axes, x: float, y: float, size: float, color: str, label: str) -> None:
+    """A small picture (a coloured disc on a white square) centred on (x, y), labelled below."""
+    ax.add_patch(
+        Rectangle((x - size / 2, y - size / 2), size, size, facecolor="white", edgecolor="#444444")
+    )
+    ax.add_patch(Circle((x, y), size * 0.3, facecolor=color, edgecolor="none"))
+    ax.text(x, y - size / 2 - 0.12, label, ha="center", va="top", fontsize=9)
+
+
+def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
+    """The CNN-LSTM architecture: an image embedding at t=0 (captioning), or one frame per step."""
+    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=dpi)
+    ax.set_xlim(-0.2, 9.2)
+    ax.set_ylim(-0.35, 4.05)
+    ax.axis("off")
+    y_in, y_cnn, y_emb, y_lstm, y_out = 0.35, 1.2, 1.95, 2.75, 3.65
+    if video:
+        steps = [1.6, 3.4, 5.2, 7.0]
+        frame_colors = ["#d62728", "#e45f2b", "#f28e2b", "#f2b134"]
+        for t, (x, color) in enumerate(zip(steps, frame_colors, strict=True)):
+            _picture(ax, x, y_in, 0.45, color, f"frame {t + 1}")
+            _arrow(ax, (x, y_in + 0.25), (x, y_cnn - 0.22))
+            _box(ax, x, y_cnn, 1.0, 0.4, "CNN", _CNN)
+            _arrow(ax, (x, y_cnn + 0.2), (x, y_emb - 0.18))
+            _box(ax, x, y_emb, 1.2, 0.34, "embedding", _EMB, fontsize=9)
+            _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
+            _box(ax, x, y_lstm, 1.0, 0.5, f"LSTM\nt={t}", _LSTM)
+        ax.text(0.1, y_cnn, "same CNN\nfor every\nframe", ha="left", va="center", fontsize=9)
+        ax.text(0.1, y_lstm, "memory\ncarried\nforward", ha="left", va="center", fontsize=9)
+        last = steps[-1]
+        _arrow(ax, (last, y_lstm + 0.25), (last, y_out - 0.2))
+        _box(ax, last, y_out, 2.6, 0.4, '"a person juggling"', _WORD)
+        ax.text(
+            last - 1.45,
+            y_out,
+            "activity label (or caption)\nafter the last frame",
+            ha="right",
+            va="center",
+            fontsize=9,
+        )
+        title = "Video: each frame's CNN embedding is fed to the LSTM at every time step"
+    else:
+        _picture(ax, 0.45, y_in, 0.5, "#d62728", "image")
+        _arrow(ax, (0.45, y_in + 0.25), (0.45, y_cnn - 0.22))
+        _box(ax, 0.45, y_cnn, 0.85, 0.44, "CNN\n(ResNet)", _CNN, fontsize=9)
+        _arrow(ax, (0.45, y_cnn + 0.22), (0.45, y_emb - 0.18))
+        _box(ax, 0.45, y_emb, 0.85, 0.34, "embedding", _EMB, fontsize=9)
+        steps = [1.9, 3.35, 4.8, 6.25, 7.7]
+        words_in = ["<start>", "a", "red", "circle"]
+        words_out = ["<start>", "a", "red", "circle", "<end>"]
+        _arrow(ax, (0.88, y_emb), (steps[0], y_lstm - 0.25))
+        for t, x in enumerate(steps):
+            _box(ax, x, y_lstm, 1.0, 0.5, f"LSTM\nt={t}", _LSTM)
+            _arrow(ax, (x, y_lstm + 0.25), (x, y_out - 0.18))
+            _box(ax, x, y_out, 1.0, 0.34, words_out[t], _WORD, fontsize=9)
+            if t == 0:
+                continue
+            _box(ax, x, y_in, 1.0, 0.34, words_in[t - 1], _WORD, fontsize=9)
+            _arrow(ax, (x, y_in + 0.17), (x, y_emb - 0.17))
+            _box(ax, x, y_emb, 1.0, 0.34, "word emb.", _EMB, fontsize=9)
+            _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
+            # Teacher forcing: the true previous word is the next input.
+            _arrow(
+                ax,
+                (steps[t - 1] + 0.3, y_out - 0.17),
+                (x - 0.3, y_in + 0.17),
+                color="#aaaaaa",
+                linestyle="--",
+            )
+        ax.text(8.35, y_out, "predicted\nnext word", ha="left", va="center", fontsize=9)
+        ax.text(
+            8.35, y_in, "true previous\nword (teacher\nforcing)", ha="left", va="center", fontsize=9
+        )
+        title = "Image captioning: the image embedding enters the LSTM at t=0 only"
+    for a, b in zip(steps, steps[1:], strict=False):
+        _arrow(ax, (a + 0.5, y_lstm), (b - 0.5, y_lstm))
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_word_frequencies(
+    counts: Mapping[str, int], top: int = 30, threshold: int | None = None, dpi: int = FIGURE_DPI
+) -> plt.Figure:
+    """The `top` most frequent words, and every word's count by rank, on a log scale."""
+    ranked = sorted(counts.items(), key=lambda wc: (-wc[1], wc[0]))
+    fig, (bars, curve) = plt.subplots(
+        1, 2, figsize=(10, 3.4), dpi=dpi, gridspec_kw={"width_ratios": [2.2, 1]}
+    )
+    shown = ranked[:top]
+    bars.bar(range(len(shown)), [c for _, c in shown], color=_LSTM, edgecolor="#444444")
+    bars.set_xticks(
+        range(len(shown)),
+        [w for w, _ in shown],
+        rotation=60,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=9,
+    )
+    bars.set_xlim(-0.7, len(shown) - 0.3)
+    bars.set_yscale("log")
+    bars.set_ylabel("occurrences")
+    bars.set_title(f"the {len(shown)} most frequent words", fontsize=10)
+    curve.plot(range(1, len(ranked) + 1), [c for _, c in ranked], color="#1f4e79")
+    curve.set_yscale("log")
+    curve.set_xlabel("rank of the word")
+    curve.set_title(f"all {len(ranked)} words by rank", fontsize=10)
+    if threshold is not None:
+        kept = sum(1 for _, c in ranked if c >= threshold)
+        for ax in (bars, curve):
+            ax.axhline(
+                threshold,
+                color="#c00000",
+                linestyle="--",
+                linewidth=1,
+                label=f"threshold {threshold}",
+            )
+        bars.legend(loc="upper right", fontsize=9)
+        if kept < len(ranked):
+            curve.axvspan(kept + 0.5, len(ranked) + 0.5, color="#c00000", alpha=0.12)
+        curve.text(
+            0.97,
+            0.95,
+            f"threshold {threshold}:\n{kept} kept, {len(ranked) - kept} dropped",
+            transform=curve.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+            color="#c00000",
+        )
+        # Keep the threshold line in view even when every word occurs far more often.
+        for ax in (bars, curve):
+            low, high = ax.get_ylim()
+            ax.set_ylim(min(low, threshold / 2), high)
     fig.tight_layout()
     return fig

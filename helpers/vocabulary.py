@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,18 +13,25 @@ import nltk
 from tqdm import tqdm
 
 from helpers.annotations import load_captions
-from helpers.datasets import data_dir, dataset_split
+from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.errors import CourseError, run_cli
-from helpers.files import read_json, write_json
+from helpers.files import file_digest, read_json, write_json
 
 PAD, START, END, UNK = "<pad>", "<start>", "<end>", "<unk>"
 SPECIALS = (PAD, START, END, UNK)
 FORMAT = "captioning-course vocabulary"
 
 
+# A period after a word and before a space ends a sentence inside a caption ("A dog. A cat.").
+_INNER_PERIOD = re.compile(r"(?<=\w)\.(?=[\s)\]}\"'])")
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-case word tokens; preserve_line=True skips sentence splitting, so no punkt download."""
-    return nltk.word_tokenize(text.lower().strip(), preserve_line=True)
+    # Without sentence splitting the treebank tokenizer separates only the caption's last period,
+    # so a period that ends an inner sentence is split off here ("dog." would be one rare word).
+    text = _INNER_PERIOD.sub(" .", text.lower().strip())
+    return nltk.word_tokenize(text, preserve_line=True)
 
 
 class Vocabulary:
@@ -33,6 +41,7 @@ class Vocabulary:
         self.word_to_id: dict[str, int] = {}
         self.id_to_word: list[str] = []
         self.counts: dict[str, int] = {}
+        self.source_sha256: str | None = None  # of the captions file it was built from
         for word in (*SPECIALS, *words):
             self.add_word(word)
 
@@ -72,9 +81,8 @@ class Vocabulary:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the vocabulary as JSON (atomically; no pickle)."""
-        write_json(
-            path, {"format": FORMAT, "word_to_id": self.word_to_id, "counts": self.counts}, indent=0
-        )
+        data = {"format": FORMAT, "word_to_id": self.word_to_id, "counts": self.counts}
+        write_json(path, {**data, "source_sha256": self.source_sha256}, indent=0)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:
@@ -82,7 +90,9 @@ class Vocabulary:
         path = Path(path)
         data = read_json(path, "vocabulary file")
         mapping = data.get("word_to_id") if isinstance(data, dict) else None
-        if not isinstance(mapping, dict) or not all(isinstance(i, int) for i in mapping.values()):
+        if not isinstance(mapping, dict) or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in mapping.values()
+        ):
             raise CourseError(
                 f"{path}: not a vocabulary file (needs a 'word_to_id' object of word: id)"
             )
@@ -97,8 +107,14 @@ class Vocabulary:
         words = sorted(mapping, key=mapping.get)
         if tuple(words[:4]) != SPECIALS:
             raise CourseError(f"{path}: vocabulary ids 0-3 must be {', '.join(SPECIALS)}")
+        counts = data.get("counts") or {}
+        if not isinstance(counts, dict) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in counts.values()
+        ):
+            raise CourseError(f"{path}: vocabulary 'counts' must be an object of word: count")
         vocab = cls(words[4:])
-        vocab.counts = {str(k): int(v) for k, v in (data.get("counts") or {}).items()}
+        vocab.counts = dict(counts)
+        vocab.source_sha256 = data.get("source_sha256")
         return vocab
 
 
@@ -124,16 +140,25 @@ def build_vocabulary(
     return vocab
 
 
+def vocabulary_path(dataset: str | os.PathLike = "tiny", threshold: int = 4) -> Path:
+    """The file ensure_vocabulary uses: data_dir/vocab_<dataset>_t<threshold>.json."""
+    return data_dir() / f"vocab_{dataset_name(dataset)}_t{threshold}.json"
+
+
 def ensure_vocabulary(
-    dataset: str = "tiny", threshold: int = 4, path: str | os.PathLike | None = None
+    dataset: str | os.PathLike = "tiny", threshold: int = 4, path: str | os.PathLike | None = None
 ) -> Vocabulary:
-    """Load the vocabulary of a dataset's train captions, building and saving it when missing."""
-    if path is None:
-        name = dataset if dataset in ("tiny", "coco2014") else Path(dataset).name
-        path = data_dir() / f"vocab_{name}_t{threshold}.json"
-    if Path(path).is_file():
-        return Vocabulary.load(path)
-    vocab = build_vocabulary(dataset_split(dataset, "train").annotations, threshold)
+    """Load the vocabulary of a dataset's train captions, (re)building it when missing or stale."""
+    path = vocabulary_path(dataset, threshold) if path is None else Path(path)
+    annotations = dataset_split(dataset, "train").annotations
+    digest = file_digest(annotations)
+    if path.is_file():
+        vocab = Vocabulary.load(path)
+        if vocab.source_sha256 == digest:
+            return vocab
+        print(f"{path.name}: its captions file changed since it was built; rebuilding")
+    vocab = build_vocabulary(annotations, threshold)
+    vocab.source_sha256 = digest
     vocab.save(path)
     return vocab
 
