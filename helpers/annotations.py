@@ -66,3 +66,10 @@ def coco_index(path: str | os.PathLike) -> COCO:
     with contextlib.redirect_stdout(io.StringIO()):
         coco.createIndex()
     return coco
+
+
+def image_files(annotations: str | os.PathLike, images: str | os.PathLike) -> dict[int, Path]:
+    """Each image id of a captions file with the path of its file in `images`."""
+    return {
+        img["id"]: Path(images) / img["file_name"] for img in load_captions(annotations)["images"]
+    }

@@ -221,3 +221,29 @@ def plot_word_frequencies(
             ax.set_ylim(min(low, threshold / 2), high)
     fig.tight_layout()
     return fig
+
+
+def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
+    """Loss per step and per epoch (train and validation), and validation perplexity."""
+    import math
+
+    h = history if isinstance(history, dict) else vars(history)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi)
+    steps = len(h["step_loss"])
+    per_epoch = steps / max(1, len(h["epoch"]))
+    ax1.plot(
+        [s / per_epoch for s in range(1, steps + 1)],
+        h["step_loss"],
+        lw=0.6,
+        alpha=0.5,
+        label="train (each step)",
+    )
+    ax1.plot(h["epoch"], h["train_loss"], "o-", label="train (epoch mean)")
+    ax1.plot(h["epoch"], h["val_loss"], "s-", label="validation")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy per word", title="loss")
+    ax1.set_ylim(0, min(3.0, max(h["step_loss"][:1] + h["val_loss"])) * 1.05)
+    ax1.legend(fontsize=8)
+    ax2.plot(h["epoch"], [math.exp(v) for v in h["val_loss"]], "s-", color="C2")
+    ax2.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
+    fig.tight_layout()
+    return fig

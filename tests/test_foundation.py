@@ -118,3 +118,13 @@ def test_course_runner_reports_failing_notebook_and_cell(tmp_path):
     assert "Traceback" not in run.stderr
     executed = nbformat.read(out / "00_ok.ipynb", as_version=4)
     assert json.dumps(executed.cells[1].source) == '"X = 2"'  # the injected override
+
+
+def test_image_files_maps_ids_to_paths(small_coco):
+    from helpers.annotations import image_files
+
+    files = image_files(
+        small_coco / "annotations" / "captions_val2014.json", small_coco / "val2014"
+    )
+    assert len(files) == 20 and all(p.is_file() for p in files.values())
+    assert files[1_000_001].name == "COCO_val2014_000001000001.jpg"

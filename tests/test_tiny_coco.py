@@ -58,7 +58,7 @@ def test_like_real_coco_sizes_vary_and_some_grayscale(tmp_path):
     imgs = json.loads((root / "annotations" / "captions_train2014.json").read_text())["images"]
     widths = [i["width"] for i in imgs]
     assert min(widths) >= 96 and max(widths) <= 320
-    assert sum(i["width"] != i["height"] for i in imgs) > 250
+    assert sum(i["width"] != i["height"] for i in imgs) > 200  # most are 4:3 or 3:4, as in COCO
     modes = {Image.open(root / "train2014" / i["file_name"]).mode for i in imgs}
     assert modes == {"RGB", "L"}
 
@@ -165,3 +165,38 @@ def test_cli_writes_dataset(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert len(list((out / "val2014").iterdir())) == 2
+
+
+def test_object_scores_need_exactly_the_right_colours_and_shapes():
+    from helpers.tiny_coco import object_scores
+
+    objects = {
+        1: {"grayscale": False, "shapes": [{"shape": "star", "color": "red"}]},
+        2: {
+            "grayscale": False,
+            "shapes": [{"shape": "circle", "color": "blue"}, {"shape": "square", "color": "blue"}],
+        },
+        3: {"grayscale": True, "shapes": [{"shape": "triangle", "color": "green"}]},
+        4: {
+            "grayscale": False,
+            "shapes": [
+                {"shape": "circle", "color": "green"},
+                {"shape": "circle", "color": "green"},
+            ],
+        },
+    }
+    captions = {
+        1: "A red star.",  # right
+        2: "a blue circle next to a blue triangle",  # colours right, a shape wrong
+        3: "a green triangle",  # grayscale: no colour may be named
+        4: "two green circles side by side",  # the plural counts
+    }
+    scores = object_scores(captions, objects)
+    assert scores == {"colors": 0.75, "shapes": 0.75, "both": 0.5}
+
+
+def test_load_objects_reads_the_truth_beside_the_captions(small_coco):
+    from helpers.tiny_coco import load_objects
+
+    truth = load_objects(small_coco / "annotations" / "captions_val2014.json")
+    assert len(truth) == 20 and all(isinstance(k, int) for k in truth)

@@ -1,0 +1,63 @@
+"""Train the default tiny-COCO model from scratch and print what it reached, as one JSON line.
+
+Figures: wall time of training, final validation loss, and the share of val images (never seen in
+training) whose greedy caption names exactly the right colours, shapes, and both.
+Run: python benchmarks/train_tiny.py [--epochs N]
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+import time
+
+import torch
+
+from helpers.annotations import image_files
+from helpers.caption import Captioner
+from helpers.datasets import dataset_split
+from helpers.images import load_rgb
+from helpers.tiny_coco import load_objects, object_scores
+from helpers.train import TrainConfig, train
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+args = p.parse_args()
+cfg = dataclasses.replace(TrainConfig(), epochs=args.epochs)
+
+with tempfile.TemporaryDirectory() as out:
+    # The data (tiny COCO, vocabulary, resized images) is prepared first so only training is timed.
+    os.environ.setdefault("COURSE_DATA_DIR", os.path.join(out, "data"))
+    from helpers.images import ensure_resized
+    from helpers.vocabulary import ensure_vocabulary
+
+    ensure_vocabulary(cfg.dataset, cfg.threshold)
+    for split in ("train", "val"):
+        ensure_resized(cfg.dataset, split, cfg.resize)
+    start = time.perf_counter()
+    history = train(cfg, out=os.path.join(out, "run"), progress=False, device="cpu")
+    seconds = time.perf_counter() - start
+    captioner = Captioner(os.path.join(out, "run", "last.pt"), device="cpu")
+    val = dataset_split(cfg.dataset, "val")
+    objects = load_objects(val.annotations)
+    ids = sorted(objects)
+    files = image_files(val.annotations, val.images)
+    captions = captioner.caption([load_rgb(files[i]) for i in ids])
+    scores = object_scores(dict(zip(ids, captions, strict=True)), objects)
+
+print(
+    json.dumps(
+        {
+            "benchmark": "train_tiny",
+            "epochs": cfg.epochs,
+            "train_seconds": round(seconds, 1),
+            "val_loss": round(history.val_loss[-1], 3),
+            "val_images": len(ids),
+            "right_colors": round(scores["colors"], 3),
+            "right_shapes": round(scores["shapes"], 3),
+            "right_colors_and_shapes": round(scores["both"], 3),
+            "cpu_threads": torch.get_num_threads(),
+        }
+    )
+)

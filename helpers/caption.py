@@ -1,0 +1,119 @@
+"""Captioning new images with a trained checkpoint, as the source's inference step; CLI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from helpers.checkpoint import load_models
+from helpers.environment import best_device
+from helpers.errors import CourseError, run_cli
+from helpers.images import MEAN, STD, load_rgb
+from helpers.vocabulary import Vocabulary
+
+
+class Captioner:
+    """A trained encoder and decoder with their vocabulary: images in, captions out."""
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        vocab: Vocabulary | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        self.device = torch.device(device) if device is not None else best_device()
+        self.encoder, self.decoder, self.vocab, ckpt = load_models(checkpoint, self.device, vocab)
+        self.config = ckpt["config"]
+        self.history = ckpt.get("history", {})
+        size = self.config["crop"]
+        # The source's load_image: the whole image resized to the network's input size.
+        self.transform = transforms.Compose(
+            [
+                transforms.Resize((size, size), interpolation=transforms.InterpolationMode.LANCZOS),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        )
+
+    def load_image(self, path: str | os.PathLike) -> torch.Tensor:
+        """One image file as the (3, size, size) tensor the encoder expects."""
+        return self.transform(load_rgb(path))
+
+    @torch.no_grad()
+    def sample_ids(self, images: torch.Tensor) -> torch.Tensor:
+        """Greedy token ids (B, max_seq_len) for a batch of image tensors."""
+        features = self.encoder(images.to(self.device))
+        return self.decoder.sample(features).cpu()
+
+    def caption(self, images: list[Image.Image] | torch.Tensor) -> list[str]:
+        """Captions for PIL images or a batch tensor, one string each, stopped at <end>."""
+        if not isinstance(images, torch.Tensor):
+            images = torch.stack([self.transform(img.convert("RGB")) for img in images])
+        return [" ".join(self.vocab.decode(ids)) for ids in self.sample_ids(images)]
+
+
+@dataclass
+class Result:
+    """The caption of one file, or why it has none."""
+
+    path: Path
+    caption: str | None = None
+    error: str | None = None
+
+
+def caption_files(
+    captioner: Captioner, paths: list[str | os.PathLike], batch_size: int = 32
+) -> list[Result]:
+    """Caption image files in batches; a file that cannot be read gets an error, the rest go on."""
+    results = [Result(Path(p)) for p in paths]
+    # One batch of tensors in memory at a time: a whole COCO split would not fit.
+    for start in range(0, len(results), batch_size):
+        readable = []
+        for r in results[start : start + batch_size]:
+            try:
+                readable.append((r, captioner.load_image(r.path)))
+            except CourseError as err:
+                r.error = str(err)
+        if readable:
+            captions = captioner.caption(torch.stack([t for _, t in readable]))
+            for (r, _), text in zip(readable, captions, strict=True):
+                r.caption = text
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.caption", description=__doc__)
+    p.add_argument("images", nargs="+", type=Path, help="image files to caption")
+    p.add_argument(
+        "--checkpoint", type=Path, required=True, help="a checkpoint written by helpers.train"
+    )
+    p.add_argument(
+        "--vocab",
+        type=Path,
+        default=None,
+        help="check against this vocabulary JSON (default: the checkpoint's own)",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None)
+    args = p.parse_args(argv)
+    vocab = Vocabulary.load(args.vocab) if args.vocab else None
+    captioner = Captioner(args.checkpoint, vocab, args.device)
+    failed = 0
+    for r in caption_files(captioner, args.images, args.batch_size):
+        if r.error:
+            failed += 1
+            print(f"error: {r.error}", file=sys.stderr)
+        else:
+            print(f"{r.path}\t{r.caption}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,99 @@
+"""One checkpoint format: plain tensors and values (weights_only loading), written atomically."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from helpers.errors import CourseError
+from helpers.files import atomic_path
+from helpers.models import CNNModel, LSTMModel, build_models
+from helpers.vocabulary import Vocabulary
+
+FORMAT = "captioning-course checkpoint"
+REQUIRED = ("encoder", "decoder", "epoch", "step", "config", "vocab_size", "vocabulary")
+
+
+def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
+    """Write a checkpoint atomically: an interrupted save leaves the previous one intact."""
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, **state}, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint dict safely (weights_only), with one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CourseError(
+            f"{path}: not a readable checkpoint, truncated or corrupted? ({first[:120]})"
+        ) from None
+    if (
+        not isinstance(ckpt, dict)
+        or ckpt.get("format") != FORMAT
+        or any(k not in ckpt for k in REQUIRED)
+    ):
+        raise CourseError(
+            f"{path}: not a checkpoint of this course (keys {sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})"
+        )
+    return ckpt
+
+
+def checkpoint_vocabulary(
+    ckpt: dict, path: str | os.PathLike, vocab: Vocabulary | None = None
+) -> Vocabulary:
+    """The vocabulary a checkpoint was trained with; a different `vocab` given is a one-line error."""
+    stored = Vocabulary(ckpt["vocabulary"][4:])
+    if vocab is None:
+        return stored
+    if len(vocab) != ckpt["vocab_size"]:
+        raise CourseError(
+            f"{path}: trained with a vocabulary of {ckpt['vocab_size']} words, but the vocabulary given has {len(vocab)}"
+        )
+    if vocab.id_to_word != stored.id_to_word:
+        first = next(
+            i
+            for i, (a, b) in enumerate(zip(vocab.id_to_word, stored.id_to_word, strict=True))
+            if a != b
+        )
+        raise CourseError(
+            f"{path}: the vocabulary given differs from the one it was trained with (id {first} is "
+            f"{vocab.id_to_word[first]!r}, was {stored.id_to_word[first]!r})"
+        )
+    return vocab
+
+
+def load_models(
+    path: str | os.PathLike, device: str | torch.device = "cpu", vocab: Vocabulary | None = None
+) -> tuple[CNNModel, LSTMModel, Vocabulary, dict]:
+    """Rebuild encoder and decoder from a checkpoint's config, in eval mode; return them with the vocabulary."""
+    ckpt = read_checkpoint(path)
+    vocab = checkpoint_vocabulary(ckpt, path, vocab)
+    # The backbone's pretrained weights are in the checkpoint itself: nothing to download again.
+    config = {**ckpt["config"], "weights": None}
+    encoder, decoder = build_models(config, ckpt["vocab_size"])
+    try:
+        encoder.load_state_dict(ckpt["encoder"])
+        decoder.load_state_dict(ckpt["decoder"])
+    except RuntimeError as err:
+        detail = " ".join(str(err).split())[:160]
+        raise CourseError(
+            f"{path}: weights do not fit the architecture in its config ({detail})"
+        ) from None
+    return encoder.to(device).eval(), decoder.to(device).eval(), vocab, ckpt
