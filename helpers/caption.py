@@ -47,16 +47,29 @@ class Captioner:
         return self.transform(load_rgb(path))
 
     @torch.no_grad()
-    def sample_ids(self, images: torch.Tensor) -> torch.Tensor:
-        """Greedy token ids (B, max_seq_len) for a batch of image tensors."""
+    def sample_ids(
+        self, images: torch.Tensor, beam_size: int = 1, length_penalty: float = 0.0
+    ) -> torch.Tensor:
+        """Token ids (B, max_seq_len) for a batch of image tensors: greedy, or beam search."""
+        if beam_size < 1:
+            raise CourseError(f"beam size must be 1 (greedy) or more, got {beam_size}")
         features = self.encoder(images.to(self.device))
-        return self.decoder.sample(features).cpu()
+        if beam_size == 1:
+            return self.decoder.sample(features).cpu()  # the source's greedy decoding
+        end = self.vocab.word_to_id["<end>"]
+        return self.decoder.beam_search(features, beam_size, length_penalty, end)[0].cpu()
 
-    def caption(self, images: list[Image.Image] | torch.Tensor) -> list[str]:
+    def caption(
+        self,
+        images: list[Image.Image] | torch.Tensor,
+        beam_size: int = 1,
+        length_penalty: float = 0.0,
+    ) -> list[str]:
         """Captions for PIL images or a batch tensor, one string each, stopped at <end>."""
         if not isinstance(images, torch.Tensor):
             images = torch.stack([self.transform(img.convert("RGB")) for img in images])
-        return [" ".join(self.vocab.decode(ids)) for ids in self.sample_ids(images)]
+        ids = self.sample_ids(images, beam_size, length_penalty)
+        return [" ".join(self.vocab.decode(row)) for row in ids]
 
 
 @dataclass
@@ -69,7 +82,11 @@ class Result:
 
 
 def caption_files(
-    captioner: Captioner, paths: list[str | os.PathLike], batch_size: int = 32
+    captioner: Captioner,
+    paths: list[str | os.PathLike],
+    batch_size: int = 32,
+    beam_size: int = 1,
+    length_penalty: float = 0.0,
 ) -> list[Result]:
     """Caption image files in batches; a file that cannot be read gets an error, the rest go on."""
     results = [Result(Path(p)) for p in paths]
@@ -82,7 +99,8 @@ def caption_files(
             except CourseError as err:
                 r.error = str(err)
         if readable:
-            captions = captioner.caption(torch.stack([t for _, t in readable]))
+            batch = torch.stack([t for _, t in readable])
+            captions = captioner.caption(batch, beam_size, length_penalty)
             for (r, _), text in zip(readable, captions, strict=True):
                 r.caption = text
     return results
@@ -101,12 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         help="check against this vocabulary JSON (default: the checkpoint's own)",
     )
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--beam-size", type=int, default=1, help="1: greedy, as the source (default)")
+    p.add_argument("--length-penalty", type=float, default=0.0, help="> 0 favours longer captions")
     p.add_argument("--device", default=None)
     args = p.parse_args(argv)
     vocab = Vocabulary.load(args.vocab) if args.vocab else None
     captioner = Captioner(args.checkpoint, vocab, args.device)
     failed = 0
-    for r in caption_files(captioner, args.images, args.batch_size):
+    for r in caption_files(
+        captioner, args.images, args.batch_size, args.beam_size, args.length_penalty
+    ):
         if r.error:
             failed += 1
             print(f"error: {r.error}", file=sys.stderr)

@@ -160,6 +160,87 @@ class LSTMModel(nn.Module):
             inputs = self.embedding_layer(predicted).unsqueeze(1)
         return torch.stack(sampled, 1)
 
+    @torch.no_grad()
+    def beam_search(
+        self,
+        features: torch.Tensor,
+        beam_size: int = 3,
+        length_penalty: float = 0.0,
+        end_id: int = 2,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keep the `beam_size` likeliest partial captions per image; all images at once.
+
+        Returns ids (B, max_seq_len), padded with <end> after the end, and each caption's summed
+        log-probability. With length_penalty a > 0, finished captions are compared by
+        score / ((5 + length) / 6) ** a (as in Google's NMT), which favours longer captions.
+        """
+        batch, k = features.size(0), beam_size
+        outputs, (h, c) = self.lstm_layer(features.unsqueeze(1))
+        logp = self.linear_layer(outputs.squeeze(1)).log_softmax(-1)
+        vocab = logp.size(-1)
+        scores, tokens = logp.topk(k, dim=-1)  # (B, K): the first word of each beam
+        seqs = tokens.unsqueeze(-1)
+        finished = tokens == end_id
+        lengths = torch.ones_like(tokens)
+        h, c = h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1)  # (layers, B*K, H)
+        for _ in range(1, self.max_seq_len):
+            if finished.all():
+                break
+            inputs = self.embedding_layer(seqs[:, :, -1].reshape(-1)).unsqueeze(1)
+            outputs, (h, c) = self.lstm_layer(inputs, (h, c))
+            logp = self.linear_layer(outputs.squeeze(1)).log_softmax(-1).view(batch, k, vocab)
+            # A finished beam may only go on with <end>, at no cost, so its score stays fixed.
+            logp = torch.where(finished.unsqueeze(-1), torch.full_like(logp, -torch.inf), logp)
+            logp[..., end_id] = torch.where(finished, 0.0, logp[..., end_id])
+            best, index = (scores.unsqueeze(-1) + logp).view(batch, -1).topk(k, dim=-1)
+            beam, token = index // vocab, index % vocab
+            seqs = torch.cat(
+                [seqs.gather(1, beam.unsqueeze(-1).expand_as(seqs)), token.unsqueeze(-1)], -1
+            )
+            lengths = lengths.gather(1, beam) + (~finished.gather(1, beam)).long()
+            finished = finished.gather(1, beam) | (token == end_id)
+            scores = best
+            flat = (beam + torch.arange(batch, device=beam.device).unsqueeze(1) * k).view(-1)
+            h, c = h[:, flat], c[:, flat]
+        pick = self._rank(scores, lengths, length_penalty).argmax(-1)
+        rows = torch.arange(batch, device=features.device)
+        ids = torch.full((batch, self.max_seq_len), end_id, dtype=seqs.dtype, device=seqs.device)
+        ids[:, : seqs.size(-1)] = seqs[rows, pick]
+        best, best_length = scores[rows, pick], lengths[rows, pick]
+        if k > 1:
+            # A beam can drop the greedy caption's prefix early and end up worse; keeping the greedy
+            # caption as a candidate guarantees beam search never returns a less likely one.
+            greedy = self.sample(features)
+            greedy_score = self.log_probability(features, greedy, end_id)
+            greedy_length = self._length(greedy, end_id)
+            better = self._rank(greedy_score, greedy_length, length_penalty) > self._rank(
+                best, best_length, length_penalty
+            )
+            ids[better], best[better] = greedy[better], greedy_score[better]
+        return ids, best
+
+    @staticmethod
+    def _rank(scores: torch.Tensor, lengths: torch.Tensor, length_penalty: float) -> torch.Tensor:
+        return scores / ((5 + lengths) / 6) ** length_penalty if length_penalty else scores
+
+    @staticmethod
+    def _length(ids: torch.Tensor, end_id: int) -> torch.Tensor:
+        """Words up to and including the first <end> (all of them when there is none)."""
+        ended = (ids == end_id).long().cumsum(1)
+        return (ended == 0).sum(1) + (ended[:, -1] > 0).long()
+
+    @torch.no_grad()
+    def log_probability(
+        self, features: torch.Tensor, ids: torch.Tensor, end_id: int = 2
+    ) -> torch.Tensor:
+        """Summed log-probability of each caption in `ids` up to and including its first <end>."""
+        inputs = torch.cat([features.unsqueeze(1), self.embedding_layer(ids[:, :-1])], 1)
+        outputs, _ = self.lstm_layer(inputs)
+        logp = self.linear_layer(outputs).log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        # Count words up to the first <end>: positions after it do not belong to the caption.
+        ended_before = (ids == end_id).long().cumsum(1) - (ids == end_id).long()
+        return (logp * (ended_before == 0)).sum(1)
+
 
 def init_forget_gate_bias(lstm: nn.LSTM, value: float = 1.0) -> None:
     """Start the LSTM's forget gates open, so the image seen at t=0 is remembered while words follow."""

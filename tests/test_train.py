@@ -261,3 +261,14 @@ def test_train_cli_lists_the_config():
     assert run.returncode == 0
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in run.stdout
+
+
+def test_captioner_beam_sizes(trained, small_coco):
+    captioner = Captioner(trained, device="cpu")
+    images = torch.stack(
+        [captioner.load_image(p) for p in sorted((small_coco / "val2014").iterdir())[:6]]
+    )
+    assert captioner.caption(images, beam_size=1) == captioner.caption(images)
+    assert len(captioner.caption(images, beam_size=3, length_penalty=0.5)) == 6
+    with pytest.raises(CourseError, match="beam size must be 1"):
+        captioner.caption(images, beam_size=0)
