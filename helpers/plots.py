@@ -247,3 +247,34 @@ def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
     ax2.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
     fig.tight_layout()
     return fig
+
+
+def plot_scores_by_beam(
+    scores: Mapping[int, Mapping[str, float]],
+    metrics: Sequence[str] = ("CIDEr", "Bleu_4"),
+    labels: Mapping[str, str] | None = None,
+    dpi: int = FIGURE_DPI,
+) -> plt.Figure:
+    """One small panel per metric: its value against the beam size (1 = greedy)."""
+    sizes = sorted(scores)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(6, 3), dpi=dpi, squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        values = [scores[k][metric] for k in sizes]
+        ax.plot(sizes, values, "o-", color="#1f4e79")
+        for k, v in zip(sizes, values, strict=True):
+            ax.annotate(
+                f"{v:.3f}",
+                (k, v),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_xticks(sizes)
+        ax.set_xlabel("beam size (1 = greedy)")
+        ax.set_title((labels or {}).get(metric, metric), fontsize=10)
+        low, high = min(values), max(values)
+        pad = max(0.05 * high, high - low, 1e-3)  # flat lines still get a readable range
+        ax.set_ylim(low - pad, high + pad)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,177 @@
+"""Judge a checkpoint: caption every image of a split, write a COCO results file, score it; CLI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+from tqdm import tqdm
+
+from helpers.annotations import image_files
+from helpers.caption import Captioner, caption_files
+from helpers.datasets import dataset_split
+from helpers.errors import CourseError, run_cli
+from helpers.files import write_json
+from helpers.metrics import (
+    SCORERS,
+    MetricsReport,
+    against_other_references,
+    human_agreement,
+    metrics_table,
+    reference_captions,
+    score_captions,
+)
+
+
+def caption_split(
+    captioner: Captioner,
+    annotations: str | os.PathLike,
+    images: str | os.PathLike,
+    batch_size: int = 32,
+    beam_size: int = 1,
+    length_penalty: float = 0.0,
+    progress: bool = True,
+) -> tuple[list[dict], list[str]]:
+    """Caption every image of a captions file: COCO results entries, and why some images got none."""
+    files = image_files(annotations, images)
+    ids = sorted(files)
+    results, problems = [], []
+    with tqdm(total=len(ids), desc="captioning", unit="img", disable=not progress) as bar:
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start : start + batch_size]
+            done = caption_files(
+                captioner,
+                [files[i] for i in chunk],
+                batch_size,
+                beam_size=beam_size,
+                length_penalty=length_penalty,
+            )
+            for image_id, r in zip(chunk, done, strict=True):
+                if r.error:
+                    problems.append(r.error)
+                elif not r.caption.strip():
+                    # The COCO format has no empty captions: such an image is left out, and counted.
+                    problems.append(f"image {image_id}: the model's caption is empty (<end> first)")
+                else:
+                    results.append({"image_id": image_id, "caption": r.caption})
+            bar.update(len(chunk))
+    return results, problems
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike | Captioner,
+    annotations: str | os.PathLike,
+    images: str | os.PathLike,
+    beam_size: int = 1,
+    length_penalty: float = 0.0,
+    batch_size: int = 32,
+    device: str | None = None,
+    per_image: bool = False,
+    skip: Collection[str] = (),
+    progress: bool = True,
+) -> tuple[list[dict], MetricsReport]:
+    """Caption a split with a checkpoint (or a loaded Captioner) and score it with the COCO metrics."""
+    if beam_size < 1:
+        raise CourseError(f"beam size must be 1 (greedy) or more, got {beam_size}")
+    captioner = (
+        checkpoint if isinstance(checkpoint, Captioner) else Captioner(checkpoint, None, device)
+    )
+    results, problems = caption_split(
+        captioner, annotations, images, batch_size, beam_size, length_penalty, progress
+    )
+    if not results:
+        first = problems[0] if problems else "no images"
+        raise CourseError(f"{annotations}: no image got a caption (first problem: {first})")
+    candidates = {r["image_id"]: r["caption"] for r in results}
+    report = score_captions(reference_captions(annotations), candidates, per_image, skip)
+    if problems:
+        report.notes.append(f"{len(problems)} images got no caption (first: {problems[0]})")
+    return results, report
+
+
+def metrics_path(results: Path) -> Path:
+    """Where the metrics of a results file go: results.json -> results.metrics.json."""
+    return results.with_name(f"{results.stem}.metrics.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m helpers.evaluate", description=__doc__)
+    p.add_argument(
+        "--checkpoint", type=Path, required=True, help="a checkpoint written by helpers.train"
+    )
+    p.add_argument("--annotations", type=Path, help="a COCO captions JSON (with --images)")
+    p.add_argument("--images", type=Path, help="the folder of its images (with --annotations)")
+    p.add_argument(
+        "--dataset", default="tiny", help="without --annotations: tiny, coco2014 or a folder"
+    )
+    p.add_argument("--split", default="val", help="without --annotations: the split to caption")
+    p.add_argument("--beam-size", type=int, default=1, help="1: greedy, as the source (default)")
+    p.add_argument("--length-penalty", type=float, default=0.0, help="> 0 favours longer captions")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default: <checkpoint folder>/<annotations name>_beam<K>_results.json); "
+        "the metrics go beside it as <name>.metrics.json",
+    )
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None)
+    p.add_argument("--skip", nargs="+", default=[], metavar="METRIC", help=", ".join(SCORERS))
+    p.add_argument(
+        "--human", action="store_true", help="also score human agreement, the bar to reach"
+    )
+    p.add_argument(
+        "--per-image", action="store_true", help="add each image's scores to the metrics JSON"
+    )
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    args = p.parse_args(argv)
+    if (args.annotations is None) != (args.images is None):
+        raise CourseError("give --annotations and --images together (or neither, for --dataset)")
+    if args.annotations is None:
+        split = dataset_split(args.dataset, args.split)
+        args.annotations, args.images = split.annotations, split.images
+    if args.out is None:
+        lp = f"_lp{args.length_penalty:g}" if args.length_penalty else ""
+        name = f"{args.annotations.stem}_beam{args.beam_size}{lp}_results.json"
+        args.out = args.checkpoint.parent / name
+
+    results, report = evaluate_checkpoint(
+        args.checkpoint,
+        args.annotations,
+        args.images,
+        args.beam_size,
+        args.length_penalty,
+        args.batch_size,
+        args.device,
+        args.per_image,
+        args.skip,
+    )
+    write_json(args.out, results)
+    reports = {"model": report}
+    if args.human:
+        # The humans face four references per image; so does the model in the column beside them.
+        fair = against_other_references(args.annotations, results, skip=args.skip)
+        reports["model (4 refs)"] = fair
+        reports["human (4 refs)"] = human_agreement(args.annotations, skip=args.skip)
+    summary = {
+        "checkpoint": str(args.checkpoint),
+        "annotations": str(args.annotations),
+        "images": str(args.images),
+        "results": str(args.out),
+        "beam_size": args.beam_size,
+        "length_penalty": args.length_penalty,
+        **report.to_dict(),
+    }
+    if args.human:
+        summary["model_4_refs"] = reports["model (4 refs)"].to_dict()
+        summary["human"] = reports["human (4 refs)"].to_dict()
+    write_json(metrics_path(args.out), summary, indent=1)
+    print(metrics_table(reports, markdown=args.markdown))
+    print(f"wrote {args.out} ({len(results)} captions) and {metrics_path(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
