@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from helpers.tiny_coco import generate_tiny_coco
+from helpers.train import TrainConfig
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "coco_sample"
 
@@ -27,3 +28,15 @@ def coco_sample() -> Path:
             f"real COCO sample not found at {SHARED_SAMPLE} (only the course's CI machines have it)"
         )
     return SHARED_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def small_config():
+    """Make a TrainConfig that trains in a second or two per epoch on the small_coco fixture."""
+
+    def make(dataset: Path, **changes) -> TrainConfig:
+        base = dict(dataset=str(dataset), embedding_size=32, hidden_size=32, resize=40, crop=32)
+        base.update(batch_size=16, epochs=2, pretrain_epochs=1)
+        return TrainConfig(**{**base, **changes})
+
+    return make

@@ -11,26 +11,16 @@ from helpers.caption import Captioner
 from helpers.errors import CourseError, run_cli
 from helpers.evaluate import evaluate_checkpoint, main
 from helpers.models import LSTMModel
-from helpers.train import TrainConfig, train
+from helpers.train import train
 
 
 @pytest.fixture(scope="module")
-def checkpoint(small_coco, tmp_path_factory) -> Path:
+def checkpoint(small_coco, small_config, tmp_path_factory) -> Path:
     """A checkpoint trained for one epoch on the 60-image fixture (a few seconds)."""
     data = tmp_path_factory.mktemp("data_dir")
-    cfg = TrainConfig(
-        dataset=str(small_coco),
-        embedding_size=32,
-        hidden_size=32,
-        resize=40,
-        crop=32,
-        batch_size=16,
-        epochs=1,
-        pretrain_epochs=1,
-    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COURSE_DATA_DIR", str(data))
-        train(cfg, out=data / "run", progress=False)
+        train(small_config(small_coco, epochs=1), out=data / "run", progress=False)
     return data / "run" / "last.pt"
 
 

@@ -22,23 +22,8 @@ from helpers.train import TrainConfig, ensure_checkpoint, train
 from helpers.vocabulary import Vocabulary
 
 
-def small_config(dataset: Path, **changes) -> TrainConfig:
-    """A run of a second or two per epoch on the 60-image fixture."""
-    base = dict(
-        dataset=str(dataset),
-        embedding_size=32,
-        hidden_size=32,
-        resize=40,
-        crop=32,
-        batch_size=16,
-        epochs=2,
-        pretrain_epochs=1,
-    )
-    return TrainConfig(**{**base, **changes})
-
-
 @pytest.fixture(scope="module")
-def trained(small_coco, tmp_path_factory) -> Path:
+def trained(small_coco, small_config, tmp_path_factory) -> Path:
     """A checkpoint trained for 2 epochs on the fixture (data folder kept for the module)."""
     data = tmp_path_factory.mktemp("data_dir")
     with pytest.MonkeyPatch.context() as mp:
@@ -122,7 +107,7 @@ def test_training_writes_a_safe_checkpoint_and_learns(trained):
     torch.load(trained, weights_only=True)
 
 
-def test_resume_continues_exactly_where_it_stopped(small_coco, tmp_path, monkeypatch):
+def test_resume_continues_exactly_where_it_stopped(small_coco, small_config, tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     straight = train(small_config(small_coco), out=tmp_path / "a", progress=False)
     train(small_config(small_coco, epochs=1), out=tmp_path / "b", progress=False)
@@ -142,13 +127,15 @@ def test_resume_continues_exactly_where_it_stopped(small_coco, tmp_path, monkeyp
         ({"threshold": 1}, "threshold=4"),
     ],
 )
-def test_resume_refuses_other_settings(small_coco, trained, monkeypatch, change, says):
+def test_resume_refuses_other_settings(
+    small_coco, small_config, trained, monkeypatch, change, says
+):
     monkeypatch.setenv("COURSE_DATA_DIR", str(trained.parent.parent))
     with pytest.raises(CourseError, match=says):
         train(small_config(small_coco, epochs=3, **change), out=trained.parent, progress=False)
 
 
-def test_ensure_checkpoint_reuses_a_finished_run(small_coco, trained, monkeypatch):
+def test_ensure_checkpoint_reuses_a_finished_run(small_coco, small_config, trained, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(trained.parent.parent))
     monkeypatch.setattr("helpers.train.train", lambda *a, **k: pytest.fail("trained again"))
     assert ensure_checkpoint(small_config(small_coco, num_workers=0), trained.parent) == trained
