@@ -99,6 +99,14 @@ class CocoCaptionDataset(Dataset):
         """The COCO image id of item `i`."""
         return self.image_ids[self._image_index[i]]
 
+    def item_image_row(self, i: int) -> int:
+        """The position of item `i`'s image in `image_ids` (and in `image_files()`)."""
+        return int(self._image_index[i])
+
+    def image_files(self) -> list[Path]:
+        """The image file of each of `image_ids`, in that order."""
+        return [self.root / f for f in self._files]
+
     def captions(self, image_id: int) -> list[str]:
         """The human captions of an image, as written in the annotations file."""
         return list(self._captions[image_id])
@@ -161,13 +169,38 @@ def get_loader(
 ) -> DataLoader:
     """A seeded DataLoader of padded caption batches: the same seed gives the same batches."""
     dataset = CocoCaptionDataset(images, annotations, vocab, transform, image_ids)
+    return caption_loader(
+        dataset,
+        batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        generator=torch.Generator().manual_seed(seed),
+        pin_memory=pin_memory,
+    )
+
+
+def caption_loader(
+    dataset: Dataset,
+    batch_size: int,
+    shuffle: bool = False,
+    sampler: Iterable[int] | None = None,
+    num_workers: int = 0,
+    generator: torch.Generator | None = None,
+    pin_memory: bool | None = None,
+) -> DataLoader:
+    """The loader settings the course uses for any dataset of (input, caption ids) items.
+
+    pin_memory defaults to on with CUDA (faster copies to the GPU); workers persist between epochs
+    so they are not restarted, which costs seconds per epoch on real COCO.
+    """
     return CaptionLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        sampler=sampler,
         num_workers=num_workers,
         collate_fn=collate_captions,
-        generator=torch.Generator().manual_seed(seed),
+        generator=generator,
         worker_init_fn=_seed_worker,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=num_workers > 0,

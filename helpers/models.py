@@ -108,7 +108,10 @@ class CNNModel(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if self.freeze:
+        """Images (B, 3, H, W), or the backbone's cached features (B, F), to embeddings (B, E)."""
+        if images.dim() == 2:  # features from helpers.features: the backbone already ran
+            features = images
+        elif self.freeze:
             with torch.no_grad():
                 features = self.backbone(images)
         else:

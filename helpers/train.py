@@ -1,59 +1,79 @@
-"""The chapter's training loop, made real: validation, atomic checkpoints each epoch, resume; CLI."""
+"""The chapter's training loop, made real: validation, atomic checkpoints each epoch, resume; CLI.
+
+Also fast and scalable: with a frozen backbone its features are computed once and cached
+(helpers.features), and the same loop runs under torchrun on many GPUs or processes (DDP).
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import math
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.rnn import pack_padded_sequence
+from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from helpers.checkpoint import read_checkpoint, save_checkpoint
-from helpers.coco import CocoCaptionDataset, get_loader
+from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.environment import best_device
 from helpers.errors import CourseError, run_cli
+from helpers.features import CachedCaptions, ensure_features
 from helpers.images import ensure_resized, eval_transform, load_rgb, train_transform
 from helpers.models import build_models
 from helpers.vocabulary import ensure_vocabulary
 
-# A run may be resumed with more epochs or other loader workers; any other change is a new run.
-RESUMABLE = ("epochs", "num_workers")
+# A run may be resumed with more epochs, other loader workers or mixed precision; any other change
+# is a new run.
+RESUMABLE = ("epochs", "num_workers", "amp")
 
 
 @dataclass
 class TrainConfig:
     """Everything that defines a run; stored in each checkpoint so the model can be rebuilt."""
 
-    dataset: str = "tiny"
+    dataset: str = "tiny"  # "tiny", "coco2014" (data_dir/coco) or a COCO-layout folder
     backbone: str = "small"  # "small" (learns from scratch) or resnet18/34/50/101/152
     weights: str | None = None  # e.g. "IMAGENET1K_V1" or a local .pth file, for ResNets
-    freeze: bool = False  # the source freezes a pretrained ResNet and trains Linear + BatchNorm
-    embedding_size: int = 256
-    hidden_size: int = 256
-    num_layers: int = 1
-    max_seq_len: int = 20
+    freeze: bool = True  # as the source: only Linear + BatchNorm + the decoder learn (small: after pretraining)
+    cache_features: bool = True  # frozen backbone: its features once per image, not per caption
+    views: int = 4  # cached views per training image: centre crop (+ mirror) + random crops
+    embedding_size: int = 256  # the image embedding and each word embedding
+    hidden_size: int = 256  # the LSTM's memory (the source: 512)
+    num_layers: int = 1  # stacked LSTM layers
+    max_seq_len: int = 20  # the longest caption greedy sampling writes
     resize: int = 56  # images are resized once to resize x resize (the source: 256) ...
     crop: int = 48  # ... then randomly cropped to crop x crop (the source: 224)
     flip: bool = False  # the tiny captions say left/right, which a flip would falsify
-    threshold: int = 4
-    batch_size: int = 32
-    epochs: int = 8
-    pretrain_epochs: int = 10  # bag-of-words pretraining of the encoder first (0: none)
-    lr: float = 2e-3
-    clip: float = 5.0
-    seed: int = 0
-    num_workers: int = 0
+    threshold: int = 4  # words seen fewer times become <unk>
+    batch_size: int = 32  # the global batch: split over the processes of a distributed run
+    epochs: int = 10  # captioning epochs in all (more continue a finished run)
+    pretrain_epochs: int = 30  # bag-of-words pretraining of a backbone without weights (0: none)
+    lr: float = 2e-3  # Adam's learning rate (the source: 1e-3)
+    clip: float = 5.0  # gradient norm clipping
+    seed: int = 0  # weights, shuffling, crops: the same seed, the same run on a CPU
+    num_workers: int = 0  # image-loading processes; 4-8 on real COCO without the feature cache
+    amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with scaling)
 
     def run_dir(self) -> Path:
         """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>."""
         return data_dir() / "checkpoints" / f"{dataset_name(self.dataset)}-{self.backbone}"
+
+    @property
+    def cached(self) -> bool:
+        """Whether training reads cached features (only a frozen backbone's can be cached)."""
+        return self.freeze and self.cache_features
 
 
 @dataclass
@@ -66,6 +86,8 @@ class History:
     seconds: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
     pretrain_loss: list[float] = field(default_factory=list)
+    pretrain_seconds: float = 0.0
+    features_seconds: float = 0.0  # building (or loading) the feature cache
 
     @property
     def val_perplexity(self) -> list[float]:
@@ -73,29 +95,111 @@ class History:
         return [math.exp(v) for v in self.val_loss]
 
 
-def _loaders(cfg: TrainConfig, vocab):
-    train_split, val_split = dataset_split(cfg.dataset, "train"), dataset_split(cfg.dataset, "val")
-    train = get_loader(
-        ensure_resized(cfg.dataset, "train", cfg.resize),
-        train_split.annotations,
-        vocab,
-        train_transform(cfg.crop, cfg.flip),
-        cfg.batch_size,
-        shuffle=True,
-        num_workers=cfg.num_workers,
-        seed=cfg.seed,
+@dataclass
+class Distributed:
+    """Where this process stands in a torchrun launch: rank, world size, and its device."""
+
+    rank: int = 0
+    world: int = 1
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes checkpoints and prints; the others only compute."""
+        return self.rank == 0
+
+
+def setup_distributed(device: str | torch.device | None) -> Distributed:
+    """Join the process group torchrun describes (nccl on GPUs, gloo on CPU), or run alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    device = torch.device(device) if device is not None else best_device()
+    if world == 1:
+        return Distributed(0, 1, device)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size(), device)
+
+
+def _sum_across(values: list[float], run: Distributed) -> list[float]:
+    """Sum numbers over all processes (identity when alone)."""
+    if run.world == 1:
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=run.device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def _captions(cfg: TrainConfig, vocab, split: str, transform=None) -> CocoCaptionDataset:
+    where = dataset_split(cfg.dataset, split)
+    return CocoCaptionDataset(
+        ensure_resized(cfg.dataset, split, cfg.resize), where.annotations, vocab, transform
     )
-    val = get_loader(
-        ensure_resized(cfg.dataset, "val", cfg.resize),
-        val_split.annotations,
-        vocab,
-        eval_transform(cfg.crop),
-        cfg.batch_size,
-        shuffle=False,
-        num_workers=cfg.num_workers,
-        seed=cfg.seed,
+
+
+def feature_cache_path(cfg: TrainConfig, split: str) -> Path:
+    """Where the cached features of a split live: data_dir/features/<dataset>_<split>_<...>.pt."""
+    name = f"{dataset_name(cfg.dataset)}_{split}_{cfg.backbone}_{cfg.resize}_{cfg.crop}.pt"
+    return data_dir() / "features" / name
+
+
+def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
+    """A split's captions with its cached features, built by rank 0 while the others wait."""
+    captions = _captions(cfg, vocab, split)
+    views = cfg.views if split == "train" else 1
+    build = lambda: ensure_features(  # noqa: E731
+        feature_cache_path(cfg, split),
+        encoder.backbone,
+        cfg.backbone,
+        captions.image_files(),
+        cfg.crop,
+        views,
+        cfg.flip,
+        cfg.seed,
+        run.device,
+        progress and run.main,
+        cfg.num_workers,
     )
-    return train, val
+    if run.main:
+        features = build()
+    if run.world > 1:
+        dist.barrier()  # the others load what rank 0 wrote
+    if not run.main:
+        features = build()
+    return CachedCaptions(captions, features)
+
+
+def _loaders(cfg: TrainConfig, vocab, encoder, run: Distributed, progress: bool):
+    """Train and val loaders (this process's share of each), and the train dataset for set_epoch."""
+    if cfg.batch_size % run.world:
+        raise CourseError(
+            f"batch size {cfg.batch_size} does not split over {run.world} processes; "
+            f"use a multiple of {run.world}"
+        )
+    if cfg.cached:
+        train_data = _cached(cfg, vocab, "train", encoder, run, progress)
+        val_data = _cached(cfg, vocab, "val", encoder, run, progress)
+        workers = 0  # the features are in memory: extra processes would only copy them
+    else:
+        train_data = _captions(cfg, vocab, "train", train_transform(cfg.crop, cfg.flip))
+        val_data = _captions(cfg, vocab, "val", eval_transform(cfg.crop))
+        workers = cfg.num_workers
+    # One sampler for one process or many: epoch e's order is the same whether or not we resumed,
+    # and a single process sees exactly the union of what the processes of a distributed run see.
+    sampler = DistributedSampler(train_data, run.world, run.rank, shuffle=True, seed=cfg.seed)
+    per_process = cfg.batch_size // run.world
+    pin = run.device.type == "cuda"
+    train = caption_loader(
+        train_data, per_process, sampler=sampler, num_workers=workers, pin_memory=pin
+    )
+    val_share = range(run.rank, len(val_data), run.world)  # each val caption counted once
+    val = caption_loader(
+        val_data, per_process, sampler=val_share, num_workers=workers, pin_memory=pin
+    )
+    return train, val, sampler
 
 
 class WordsInImage(torch.utils.data.Dataset):
@@ -124,13 +228,10 @@ def pretrain_encoder(
 
     The source starts from a ResNet pretrained on ImageNet. Offline there is no such download, so
     a small CNN gets its pretraining from the captions themselves, in seconds: a multi-label
-    classifier of the words an image's captions contain. Returns the loss of each epoch.
+    classifier of the words an image's captions contain. Returns the loss of each epoch. A frozen
+    backbone is trained here all the same, and frozen again afterwards.
     """
-    split = dataset_split(cfg.dataset, "train")
-    captions = CocoCaptionDataset(
-        ensure_resized(cfg.dataset, "train", cfg.resize), split.annotations, vocab
-    )
-    data = WordsInImage(captions, train_transform(cfg.crop, cfg.flip))
+    data = WordsInImage(_captions(cfg, vocab, "train"), train_transform(cfg.crop, cfg.flip))
     loader = torch.utils.data.DataLoader(
         data,
         cfg.batch_size,
@@ -138,21 +239,24 @@ def pretrain_encoder(
         num_workers=cfg.num_workers,
         generator=torch.Generator().manual_seed(cfg.seed),
     )
-    head = nn.Linear(encoder.backbone.out_features, len(vocab)).to(device)
-    params = [*(p for p in encoder.backbone.parameters() if p.requires_grad), *head.parameters()]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    encoder.backbone.train()
+    backbone = encoder.backbone
+    backbone.requires_grad_(True)
+    head = nn.Linear(backbone.out_features, len(vocab)).to(device)
+    optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=cfg.lr)
+    backbone.train()
     losses = []
     for _ in tqdm(range(cfg.pretrain_epochs), desc="pretraining the encoder", disable=not progress):
         total = 0.0
         for images, targets in loader:
-            logits = head(encoder.backbone(images.to(device)))
+            logits = head(backbone(images.to(device)))
             loss = nn.functional.binary_cross_entropy_with_logits(logits, targets.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.item()
         losses.append(total / len(loader))
+    backbone.requires_grad_(not encoder.freeze)
+    encoder.train(encoder.training)  # puts a frozen backbone back in eval mode
     return losses
 
 
@@ -167,8 +271,8 @@ def step_loss(encoder, decoder, batch, criterion, device) -> tuple[torch.Tensor,
 
 
 @torch.no_grad()
-def validation_loss(encoder, decoder, loader, device) -> float:
-    """Mean cross-entropy per word on the validation split, in eval mode."""
+def validation_loss(encoder, decoder, loader, device, run: Distributed | None = None) -> float:
+    """Mean cross-entropy per word on the validation split, in eval mode (over all processes)."""
     encoder.eval()
     decoder.eval()
     criterion = nn.CrossEntropyLoss(reduction="sum")
@@ -176,6 +280,7 @@ def validation_loss(encoder, decoder, loader, device) -> float:
     for batch in loader:
         loss, n = step_loss(encoder, decoder, batch, criterion, device)
         total, words = total + loss.item(), words + n
+    total, words = _sum_across([total, words], run or Distributed(device=torch.device(device)))
     return total / words
 
 
@@ -199,6 +304,17 @@ def _resume(path: Path, cfg: TrainConfig, encoder, decoder, optimizer) -> tuple[
     return ckpt["epoch"], ckpt["step"], History(**ckpt["history"])
 
 
+def _autocast(cfg: TrainConfig, run: Distributed, progress: bool):
+    """Mixed precision on CUDA when asked: bf16 where the GPU has it, else fp16 (needs scaling)."""
+    if not cfg.amp:
+        return None
+    if run.device.type != "cuda":
+        if run.main and progress:
+            print(f"--amp works on CUDA only: training in float32 on {run.device.type}")
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def train(
     cfg: TrainConfig | None = None,
     out: str | Path | None = None,
@@ -210,13 +326,22 @@ def train(
 
     With `resume`, a run continues from out/last.pt: it starts the next epoch with the same data
     order and random crops an uninterrupted run would have used, so nothing is repeated or skipped.
+    Under torchrun every process calls this; rank 0 alone writes the checkpoint and prints.
     """
     cfg = cfg or TrainConfig()
     out = Path(out) if out is not None else cfg.run_dir()
-    device = torch.device(device) if device is not None else best_device()
+    run = setup_distributed(device)
+    try:
+        return _train(cfg, out, resume, progress and run.main, run)
+    finally:
+        if run.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distributed) -> History:
+    device = run.device
     torch.manual_seed(cfg.seed)
     vocab = ensure_vocabulary(cfg.dataset, cfg.threshold)
-    train_loader, val_loader = _loaders(cfg, vocab)
     encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
     encoder, decoder = encoder.to(device), decoder.to(device)
     # The source trains the decoder and the encoder's Linear + BatchNorm; a fine-tuned or small
@@ -229,14 +354,36 @@ def train(
     start, step, history = 0, 0, History()
     if resume and checkpoint.is_file():
         start, step, history = _resume(checkpoint, cfg, encoder, decoder, optimizer)
-        print(f"resuming from {checkpoint} after epoch {start}, step {step}")
-    elif cfg.pretrain_epochs > 0 and not cfg.freeze:  # a frozen backbone keeps what it knows
+        if run.main:
+            print(f"resuming from {checkpoint} after epoch {start}, step {step}")
+    elif cfg.pretrain_epochs > 0 and cfg.weights is None:  # pretrained weights know enough
+        began = time.perf_counter()
         history.pretrain_loss = pretrain_encoder(encoder, cfg, vocab, device, progress)
+        history.pretrain_seconds = time.perf_counter() - began
+    if run.world > 1:
+        # Every process pretrained alike, but GPUs need not agree to the last bit: rank 0's
+        # backbone is the one cached and saved, so all take it.
+        for tensor in encoder.backbone.state_dict().values():
+            dist.broadcast(tensor, 0)
+
+    began = time.perf_counter()
+    train_loader, val_loader, sampler = _loaders(cfg, vocab, encoder, run, progress)
+    if cfg.cached and start == 0:  # a resumed run keeps the history it had
+        history.features_seconds = time.perf_counter() - began
+    model_enc, model_dec = encoder, decoder
+    if run.world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        model_enc = DistributedDataParallel(encoder, device_ids=ids)
+        model_dec = DistributedDataParallel(decoder, device_ids=ids)
+    amp = _autocast(cfg, run, progress)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     for epoch in range(start, cfg.epochs):
-        # Seeding by epoch makes epoch k's shuffle and crops the same whether or not we resumed.
+        # Seeding by epoch makes epoch k's shuffle, crops and views the same whether or not we resumed.
         torch.manual_seed(cfg.seed * 1000 + epoch)
-        train_loader.generator.manual_seed(cfg.seed * 1000 + epoch)
+        sampler.set_epoch(epoch)
+        if cfg.cached:
+            train_loader.dataset.set_epoch(epoch)
         encoder.train()
         decoder.train()
         began, total = time.perf_counter(), 0.0
@@ -247,11 +394,14 @@ def train(
             mininterval=1.0,
         )
         for batch in bar:
-            loss, _ = step_loss(encoder, decoder, batch, criterion, device)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                loss, _ = step_loss(model_enc, model_dec, batch, criterion, device)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             nn.utils.clip_grad_norm_(params, cfg.clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             step += 1
             total += loss.item()
             history.step_loss.append(loss.item())
@@ -259,23 +409,25 @@ def train(
                 loss=f"{loss.item():.3f}", ppl=f"{math.exp(loss.item()):.2f}", refresh=False
             )
         bar.close()
-        val = validation_loss(encoder, decoder, val_loader, device)
+        val = validation_loss(encoder, decoder, val_loader, device, run)
+        (total,) = _sum_across([total / len(train_loader)], run)
         history.epoch.append(epoch + 1)
-        history.train_loss.append(total / len(train_loader))
+        history.train_loss.append(total / run.world)
         history.val_loss.append(val)
         history.seconds.append(time.perf_counter() - began)
-        save_checkpoint(
-            checkpoint,
-            encoder=encoder.state_dict(),
-            decoder=decoder.state_dict(),
-            optimizer=optimizer.state_dict(),
-            epoch=epoch + 1,
-            step=step,
-            config=dataclasses.asdict(cfg),
-            vocab_size=len(vocab),
-            vocabulary=list(vocab.id_to_word),
-            history=dataclasses.asdict(history),
-        )
+        if run.main:
+            save_checkpoint(
+                checkpoint,
+                encoder=encoder.state_dict(),
+                decoder=decoder.state_dict(),
+                optimizer=optimizer.state_dict(),
+                epoch=epoch + 1,
+                step=step,
+                config=dataclasses.asdict(cfg),
+                vocab_size=len(vocab),
+                vocabulary=list(vocab.id_to_word),
+                history=dataclasses.asdict(history),
+            )
         if progress:
             print(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {history.train_loss[-1]:.3f}, "
@@ -296,17 +448,31 @@ def ensure_checkpoint(cfg: TrainConfig | None = None, out: str | Path | None = N
     return path
 
 
+def _field_help() -> dict[str, str]:
+    """Each TrainConfig field's comment in the source, so --help and the code say the same."""
+    found = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        field_line = re.match(r"\s+(\w+): [^=]+=[^#]+#\s*(.+)", line)
+        if field_line:
+            found[field_line[1]] = field_line[2].strip()
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
+    helps = _field_help()
     p = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
+        text = helps.get(f.name, "").replace("%", "%%")
         if isinstance(value, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            p.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=value, help=text or None
+            )
         else:
             kind = type(value) if value is not None else str
-            p.add_argument(flag, type=kind, default=value, help=f"(default: {value})")
+            p.add_argument(flag, type=kind, default=value, help=f"{text} (default: {value})")
     p.add_argument(
         "--out",
         type=Path,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, JpegImagePlugin
 
 from helpers import images
 from helpers.datasets import dataset_name
@@ -295,3 +295,137 @@ def test_real_coco_photos_resize_to_rgb(coco_sample, tmp_path):
     for path in outputs:
         with Image.open(path) as img:
             assert (img.size, img.mode, img.format) == ((256, 256), "RGB", "JPEG"), path.name
+
+
+def photo(w: int, h: int, seed: int = 0) -> Image.Image:
+    """A smooth image with some fine detail, closer to a photo than pure noise is."""
+    coarse = noise(w // 32, h // 32, seed=seed).resize((w, h), Image.BICUBIC)
+    fine = noise(w // 4, h // 4, seed=seed + 1).resize((w, h), Image.BICUBIC)
+    return Image.blend(coarse, fine, 0.4)
+
+
+def large_files(folder: Path) -> Path:
+    """1200x900 JPEGs in RGB, grayscale and CMYK, and a PNG with transparency."""
+    folder.mkdir(parents=True, exist_ok=True)
+    big = photo(1200, 900)
+    big.save(folder / "rgb.jpg", quality=90)
+    big.convert("L").save(folder / "gray.jpg", quality=90)
+    big.convert("CMYK").save(folder / "cmyk.jpg", quality=90)
+    rgba = big.convert("RGBA")
+    rgba.paste((255, 0, 0, 0), (0, 0, 600, 900))  # left half: transparent red
+    rgba.save(folder / "rgba.png")
+    return folder
+
+
+def mean_abs_diff(a: Image.Image | Path, b: Image.Image | Path) -> float:
+    """Mean absolute difference of two same-sized images' pixels, in grey levels."""
+    a, b = (np.asarray(Image.open(x) if isinstance(x, Path) else x, float) for x in (a, b))
+    return float(np.abs(a - b).mean())
+
+
+def test_load_rgb_draft_decodes_jpegs_smaller_but_never_below_the_size(tmp_path):
+    src = large_files(tmp_path / "src")
+    for name in ("rgb.jpg", "gray.jpg", "cmyk.jpg"):
+        assert load_rgb(src / name).size == (1200, 900)
+        # 1200x900 for 128x128: 1/4 scale (300x225); 1/8 (150x113) would be too small a height.
+        small = load_rgb(src / name, draft=(128, 128))
+        assert (small.size, small.mode) == ((300, 225), "RGB"), name
+        assert load_rgb(src / name, draft=(256, 256)).size == (600, 450)
+        assert load_rgb(src / name, draft=(640, 480)).size == (1200, 900)  # no smaller scale fits
+    png = load_rgb(src / "rgba.png", draft=(128, 128))  # not a JPEG: draft does nothing
+    assert (png.size, png.mode) == ((1200, 900), "RGB")
+    assert png.getpixel((10, 10)) == (255, 255, 255)  # transparency still composited on white
+    assert png.tobytes() == load_rgb(src / "rgba.png").tobytes()
+
+
+def test_draft_outputs_match_the_plain_path_but_a_too_small_draft_does_not(tmp_path):
+    src = large_files(tmp_path / "src")
+    fast = resize_images(src, tmp_path / "fast", (128, 128), workers=1, progress=False)
+    plain = resize_images(
+        src, tmp_path / "plain", (128, 128), workers=1, progress=False, draft=False
+    )
+    assert fast == plain and fast.resized == 4
+    for name in ("rgb.jpg", "gray.jpg", "cmyk.jpg", "rgba.png"):
+        a, b = Image.open(tmp_path / "fast" / name), Image.open(tmp_path / "plain" / name)
+        assert (a.size, a.mode, a.format) == (b.size, b.mode, b.format), name
+        assert (a.size, a.mode) == ((128, 128), "RGB"), name
+        # Saved outputs differ by about 2 grey levels; a draft below the output size gives about 6.
+        assert mean_abs_diff(tmp_path / "fast" / name, tmp_path / "plain" / name) < 3, name
+    assert (tmp_path / "fast" / "rgba.png").read_bytes() == (
+        tmp_path / "plain" / "rgba.png"
+    ).read_bytes()
+    for name in ("rgb.jpg", "gray.jpg", "cmyk.jpg"):
+        # Before re-encoding (measured ~0.5 against 4.5 to 7): decoding at 150x113 for 128x128 blurs.
+        reference = load_rgb(src / name).resize((128, 128), Image.LANCZOS)
+        right = load_rgb(src / name, draft=(128, 128)).resize((128, 128), Image.LANCZOS)
+        too_small = load_rgb(src / name, draft=(64, 64)).resize((128, 128), Image.LANCZOS)
+        assert mean_abs_diff(right, reference) < 1.5 < 3 < mean_abs_diff(too_small, reference)
+
+
+def test_resize_asks_for_the_draft_at_the_output_size(tmp_path, monkeypatch):
+    src = large_files(tmp_path / "src")
+    calls = []
+    original = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        calls.append((Path(self.filename).name, mode, size))
+        return original(self, mode, size)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    resize_images(src, tmp_path / "fast", (128, 96), workers=1, progress=False)
+    assert sorted(calls) == [(n, "RGB", (128, 96)) for n in ("cmyk.jpg", "gray.jpg", "rgb.jpg")]
+    calls.clear()
+    resize_images(src, tmp_path / "plain", (128, 96), workers=1, progress=False, draft=False)
+    assert calls == []
+
+
+def test_cli_no_draft_takes_the_plain_path(tmp_path, capsys):
+    src = large_files(tmp_path / "src")
+    resize_images(src, tmp_path / "plain", (100, 100), workers=1, progress=False, draft=False)
+    resize_images(src, tmp_path / "fast", (100, 100), workers=1, progress=False)
+    for flags, expected in (([], "fast"), (["--no-draft"], "plain")):
+        out = tmp_path / f"cli{len(flags)}"
+        argv = ["--src", str(src), "--dst", str(out), "--size", "100", "--quiet", "--workers", "1"]
+        with pytest.raises(SystemExit) as ended:
+            run_cli(images.main, [*argv, *flags])
+        assert ended.value.code == 0
+        assert capsys.readouterr().out == "resized 4, already done 0, skipped 0\n"
+        for name in ("rgb.jpg", "gray.jpg", "cmyk.jpg", "rgba.png"):
+            assert (out / name).read_bytes() == (tmp_path / expected / name).read_bytes(), name
+    assert (tmp_path / "cli0" / "rgb.jpg").read_bytes() != (
+        tmp_path / "cli1" / "rgb.jpg"
+    ).read_bytes()
+
+
+def test_corrupt_jpegs_are_still_skipped_with_their_reason_on_the_draft_path(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    buf = io.BytesIO()
+    photo(1200, 900, seed=7).save(buf, "JPEG", quality=90)
+    (src / "cut.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    (src / "fake.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg" + bytes(200))
+    photo(1200, 900, seed=8).save(src / "good.jpg", quality=90)
+    fast = resize_images(src, tmp_path / "fast", (128, 128), workers=1, progress=False)
+    plain = resize_images(
+        src, tmp_path / "plain", (128, 128), workers=1, progress=False, draft=False
+    )
+    assert fast == plain
+    assert fast.resized == 1 and [name for name, _ in fast.skipped] == ["cut.jpg", "fake.jpg"]
+    reasons = dict(fast.skipped)
+    assert reasons["cut.jpg"].startswith("unreadable: ") and "truncated" in reasons["cut.jpg"]
+    assert reasons["fake.jpg"].startswith(("not an image", "unreadable"))
+    assert sorted(p.name for p in (tmp_path / "fast").iterdir()) == ["good.jpg"]
+
+
+def test_an_empty_output_is_resized_again(tmp_path):
+    # What a power cut before the final sync can leave: a name with no data behind it.
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(src / "a.jpg")
+    Image.new("RGB", (64, 48), (10, 200, 10)).save(src / "b.jpg")
+    resize_images(src, tmp_path / "dst", 16, workers=1, progress=False)
+    (tmp_path / "dst" / "a.jpg").write_bytes(b"")
+    report = resize_images(src, tmp_path / "dst", 16, workers=1, progress=False)
+    assert (report.resized, report.already_done) == (1, 1)
+    with Image.open(tmp_path / "dst" / "a.jpg") as img:
+        assert img.size == (16, 16)

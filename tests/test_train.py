@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
@@ -107,12 +108,18 @@ def test_training_writes_a_safe_checkpoint_and_learns(trained):
     torch.load(trained, weights_only=True)
 
 
-def test_resume_continues_exactly_where_it_stopped(small_coco, small_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize("cache", [True, False], ids=["cached-features", "source-loop"])
+def test_resume_continues_exactly_where_it_stopped(
+    small_coco, small_config, tmp_path, monkeypatch, cache
+):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    straight = train(small_config(small_coco), out=tmp_path / "a", progress=False)
-    train(small_config(small_coco, epochs=1), out=tmp_path / "b", progress=False)
-    resumed = train(small_config(small_coco, epochs=2), out=tmp_path / "b", progress=False)
+    config = functools.partial(small_config, small_coco, cache_features=cache)
+    straight = train(config(), out=tmp_path / "a", progress=False)
+    train(config(epochs=1), out=tmp_path / "b", progress=False)
+    resumed = train(config(epochs=2), out=tmp_path / "b", progress=False)
     assert resumed.step_loss == straight.step_loss  # no step repeated or skipped
+    # a finished run, called again, returns its stored history untouched
+    assert train(config(epochs=2), out=tmp_path / "b", progress=False) == resumed
     a, b = read_checkpoint(tmp_path / "a" / "last.pt"), read_checkpoint(tmp_path / "b" / "last.pt")
     for part in ("encoder", "decoder"):
         for key in a[part]:
@@ -164,6 +171,7 @@ def test_killed_training_resumes_from_an_intact_checkpoint(small_coco, tmp_path)
         "4",
         "--pretrain-epochs",
         "1",
+        "--no-cache-features",  # the source's loop: slow enough to be killed mid-epoch
         "--out",
         str(out),
         "--quiet",
@@ -248,6 +256,11 @@ def test_train_cli_lists_the_config():
     assert run.returncode == 0
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in run.stdout
+    from helpers.train import _field_help
+
+    # every setting explains itself (its comment in TrainConfig is its --help text)
+    assert set(_field_help()) == {f.name for f in dataclasses.fields(TrainConfig)}
+    assert "the global batch: split over the processes" in " ".join(run.stdout.split())
 
 
 def test_captioner_beam_sizes(trained, small_coco):
@@ -259,3 +272,19 @@ def test_captioner_beam_sizes(trained, small_coco):
     assert len(captioner.caption(images, beam_size=3, length_penalty=0.5)) == 6
     with pytest.raises(CourseError, match="beam size must be 1"):
         captioner.caption(images, beam_size=0)
+
+
+def test_amp_is_for_cuda_and_says_so_elsewhere(capsys):
+    from helpers.train import Distributed, _autocast
+
+    cpu = Distributed(device=torch.device("cpu"))
+    assert _autocast(TrainConfig(amp=True), cpu, progress=True) is None
+    assert capsys.readouterr().out == "--amp works on CUDA only: training in float32 on cpu\n"
+    assert _autocast(TrainConfig(amp=False), cpu, progress=True) is None
+
+
+def test_a_global_batch_that_does_not_split_is_one_line():
+    from helpers.train import Distributed, _loaders
+
+    with pytest.raises(CourseError, match="batch size 16 does not split over 3 processes"):
+        _loaders(TrainConfig(batch_size=16), None, None, Distributed(0, 3), progress=False)

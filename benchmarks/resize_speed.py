@@ -1,0 +1,109 @@
+"""Print how fast resizing photos to 256x256 is: the chapter's serial loop against resize_images.
+
+Upscales the tiny COCO train images (built if missing) once to typical COCO photo size (640x480
+landscape, 480x640 portrait, JPEG quality 90) in a temporary folder, then times in the same run:
+(a) the chapter's loop: one process, Image.open, resize((256, 256), LANCZOS), save;
+(b) resize_images, the fast path: JPEG draft decoding and a process pool on all cores;
+(c) draft without a pool (one process); (d) the pool without draft.
+Draft decodes at 1/2, 1/4 or 1/8 scale only when the photo is at least that many times the output
+on both sides, so "draft_reduced" counts the inputs it shrinks: none of 640x480 for 256x256
+(480 < 2 x 256); try --size 224 to see it at work. Not like for like: the chapter saves JPEGs at
+Pillow's default quality 75 straight into the final name, resize_images at 95 through a temporary
+file renamed into place (an interruption leaves no half-written image), with one sync at the end. The machine's other load shows
+in the numbers. Run: python benchmarks/resize_speed.py [--images N] [--size S]
+"""
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from helpers.datasets import dataset_split
+from helpers.images import resize_images
+
+
+def make_photos(folder: Path, n: int) -> None:
+    """Upscale n tiny COCO images (cycling if needed) to 640x480 or 480x640 JPEGs."""
+    folder.mkdir()
+    tiny = sorted(dataset_split("tiny", "train").images.iterdir())
+    for i in range(n):
+        with Image.open(tiny[i % len(tiny)]) as img:
+            size = (480, 640) if img.height > img.width else (640, 480)
+            img.resize(size, Image.BICUBIC).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def chapter_loop(src: Path, dst: Path, size: int) -> None:
+    """The source chapter's reshape_images (ANTIALIAS is LANCZOS's old name), minus its prints."""
+    dst.mkdir()
+    for name in os.listdir(src):
+        with open(src / name, "r+b") as f, Image.open(f) as image:
+            image = image.resize([size, size], Image.LANCZOS)
+            image.save(dst / name, image.format)
+
+
+def draft_reduced(src: Path, size: int) -> int:
+    """How many inputs draft would decode at a reduced scale (draft reads only the header)."""
+    count = 0
+    for path in src.iterdir():
+        with Image.open(path) as img:
+            full = img.size
+            img.draft("RGB", (size, size))
+            count += img.size != full
+    return count
+
+
+def mean_abs_diff(a: Path, b: Path) -> float:
+    """Mean absolute pixel difference between same-named images of two folders."""
+    diffs = [
+        np.abs(np.asarray(Image.open(p), float) - np.asarray(Image.open(b / p.name), float)).mean()
+        for p in sorted(a.iterdir())
+    ]
+    return float(np.mean(diffs))
+
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--images", type=int, default=2000, help="photos to resize (2000)")
+p.add_argument("--size", type=int, default=256, help="output width and height (256)")
+args = p.parse_args()
+
+with tempfile.TemporaryDirectory() as tmp:
+    tmp = Path(tmp)
+    make_photos(tmp / "photos", args.images)
+
+    def fast(out: Path, workers: int | None = None, draft: bool = True) -> None:
+        resize_images(tmp / "photos", out, args.size, workers, progress=False, draft=draft)
+
+    runs = {
+        "a_chapter_serial": lambda out: chapter_loop(tmp / "photos", out, args.size),
+        "b_fast_draft_pool": fast,
+        "c_draft_one_process": lambda out: fast(out, workers=1),
+        "d_pool_no_draft": lambda out: fast(out, draft=False),
+    }
+    speed = {}
+    for name, run in runs.items():
+        start = time.perf_counter()
+        run(tmp / name)
+        speed[name] = args.images / (time.perf_counter() - start)
+        assert len(os.listdir(tmp / name)) == args.images, name
+    reduced = draft_reduced(tmp / "photos", args.size)
+    diff = mean_abs_diff(tmp / "b_fast_draft_pool", tmp / "d_pool_no_draft")
+print(
+    json.dumps(
+        {
+            "benchmark": "resize_speed",
+            "images": args.images,
+            "size": args.size,
+            "cpu_count": os.cpu_count(),
+            "images_per_second": {k: round(v, 1) for k, v in speed.items()},
+            "fast_over_chapter": round(speed["b_fast_draft_pool"] / speed["a_chapter_serial"], 2),
+            "seconds_chapter": round(args.images / speed["a_chapter_serial"], 2),
+            "draft_reduced": reduced,
+            "mean_abs_diff_draft_vs_plain": round(diff, 2),
+        }
+    )
+)

@@ -1,0 +1,190 @@
+"""The feature cache: a frozen CNN sees each image once, not once per caption per epoch."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+from tqdm import tqdm
+
+from helpers.coco import CocoCaptionDataset
+from helpers.files import atomic_path
+from helpers.images import MEAN, STD, eval_transform, load_rgb, train_transform
+
+FORMAT = 1  # bumped when the layout of a cache file changes
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of a module's parameters and buffers: which weights made the features."""
+    h = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def images_digest(files: list[Path]) -> str:
+    """SHA-256 of the image list (names and sizes, in order): other images, another cache."""
+    h = hashlib.sha256()
+    for path in files:
+        h.update(f"{path.name}\t{path.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+def view_transforms(crop: int, views: int, flip: bool) -> list:
+    """The views cached per image: the centre crop, its mirror when flips are allowed, random crops."""
+    if views < 1:
+        raise ValueError(f"views must be at least 1, got {views}")
+    steps = [eval_transform(crop)]
+    if flip and views > 1:
+        steps.append(
+            transforms.Compose([eval_transform(crop), transforms.RandomHorizontalFlip(p=1.0)])
+        )
+    while len(steps) < views:
+        steps.append(train_transform(crop, flip))
+    return steps
+
+
+class _Views(Dataset):
+    """Every view of one image as a (views, 3, crop, crop) tensor; random crops seeded per image."""
+
+    def __init__(self, files: list[Path], transforms: list, seed: int) -> None:
+        self.files, self.transforms, self.seed = files, transforms, seed
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        # Seeding by image makes the crops the same whatever the batch size and worker count.
+        torch.manual_seed(self.seed * 1_000_003 + i)
+        img = load_rgb(self.files[i])
+        return torch.stack([transform(img) for transform in self.transforms])
+
+
+@torch.inference_mode()
+def extract_features(
+    backbone: nn.Module,
+    files: list[Path],
+    crop: int,
+    views: int = 1,
+    flip: bool = False,
+    seed: int = 0,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    num_workers: int = 0,
+) -> torch.Tensor:
+    """Run `backbone` once per image and view: a (images, views, features) float tensor on the CPU."""
+    backbone.eval()
+    device = torch.device(device)
+    loader = DataLoader(
+        _Views(files, view_transforms(crop, views, flip), seed),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
+    chunks = []
+    bar = tqdm(total=len(files), desc="extracting features", unit="img", disable=not progress)
+    for batch in loader:
+        n = len(batch)
+        pixels = batch.flatten(0, 1).to(device, non_blocking=True)  # (n * views, 3, crop, crop)
+        chunks.append(backbone(pixels).flatten(1).float().cpu().view(n, views, -1))
+        bar.update(n)
+    bar.close()
+    return torch.cat(chunks)
+
+
+def _read_cache(path: Path, key: dict) -> tuple[torch.Tensor | None, str]:
+    """The cached features if `path` holds them for exactly `key`; else None and why not."""
+    if not path.is_file():
+        return None, ""
+    try:
+        # mmap: the features stay on disk and are paged in as batches touch them.
+        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        features = stored["features"]
+        stored_key = stored["key"]
+    except Exception as err:  # truncated, garbage or foreign: the file cannot be trusted
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        return None, f"unreadable ({first})"
+    if stored_key != key:
+        what = [k for k in key if stored_key.get(k) != key[k]] or ["format"]
+        return None, f"stale (other {', '.join(what)})"
+    if features.shape[:2] != (key["images"], key["views"]):
+        return None, f"truncated ({tuple(features.shape)} for {key['images']} images)"
+    return features, ""
+
+
+def ensure_features(
+    path: str | os.PathLike,
+    backbone: nn.Module,
+    backbone_name: str,
+    files: list[Path],
+    crop: int,
+    views: int = 1,
+    flip: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    num_workers: int = 0,
+) -> torch.Tensor:
+    """Cached features of `files` at `path`: reused when they match, else extracted and saved.
+
+    The key covers the backbone and its weights, the crop and views, and the image list, so a
+    stale or damaged cache is noticed (one line says why) and rebuilt, never used silently.
+    """
+    path = Path(path)
+    key = {
+        "format": FORMAT,
+        "backbone": backbone_name,
+        "weights_sha256": weights_digest(backbone),
+        "crop": crop,
+        "views": views,
+        "flip": flip,
+        "seed": seed,
+        "normalize": [list(MEAN), list(STD)],
+        "images": len(files),
+        "images_sha256": images_digest(files),
+    }
+    features, why = _read_cache(path, key)
+    if features is not None:
+        return features
+    if why:
+        print(f"{path}: feature cache {why}; rebuilding it")
+    features = extract_features(
+        backbone, files, crop, views, flip, seed, device=device, progress=progress
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        torch.save({"key": key, "features": features}, tmp)
+    return features
+
+
+class CachedCaptions(Dataset):
+    """The items of a CocoCaptionDataset with cached features in place of images.
+
+    Item i uses view (i + epoch) % views: each caption meets a different view every epoch, and the
+    choice needs no random state, so every process of a distributed run agrees on it.
+    """
+
+    def __init__(self, captions: CocoCaptionDataset, features: torch.Tensor) -> None:
+        if len(features) != len(captions.image_ids):
+            raise ValueError(f"{len(features)} cached images for {len(captions.image_ids)}")
+        self.captions, self.features, self.epoch = captions, features, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the views of this epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        i = range(len(self))[i]
+        row = self.captions.item_image_row(i)
+        view = (i + self.epoch) % self.features.shape[1]
+        return self.features[row, view], self.captions.caption_ids(i)

@@ -1,0 +1,122 @@
+"""Training under torchrun: two CPU processes (gloo) learn what one process learns."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers.checkpoint import read_checkpoint
+from helpers.train import train
+
+SETTINGS = {
+    "embedding_size": 32,
+    "hidden_size": 32,
+    "resize": 40,
+    "crop": 32,
+    "batch_size": 16,
+    "pretrain_epochs": 1,
+}
+
+
+def _flags(dataset: Path, out: Path, **settings) -> list[str]:
+    flags = ["--dataset", str(dataset), "--out", str(out)]
+    for key, value in {**SETTINGS, **settings}.items():
+        name = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(name if value else name.replace("--", "--no-", 1))
+        else:
+            flags += [name, str(value)]
+    return flags
+
+
+def _torchrun(dataset: Path, out: Path, data: Path, **settings) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "helpers.train",
+        *_flags(dataset, out, **settings),
+        "--device",
+        "cpu",
+    ]
+    env = {**os.environ, "COURSE_DATA_DIR": str(data), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_match_one_with_the_same_global_batch(
+    small_coco, small_config, tmp_path, monkeypatch
+):
+    proc = _torchrun(small_coco, tmp_path / "ddp", tmp_path / "data_ddp", epochs=2)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr[-2000:]
+    # Only rank 0 prints and writes: one line per epoch, one checkpoint, no stray temp files.
+    assert [line for line in stdout.splitlines() if line.startswith("epoch ")] == [
+        line for line in stdout.splitlines() if line.startswith("epoch ")
+    ][:2]
+    assert sum(line.startswith("epoch 1/2") for line in stdout.splitlines()) == 1
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["last.pt"]
+    ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data_one"))
+    one = train(small_config(small_coco, **SETTINGS), out=tmp_path / "one", progress=False)
+    assert ddp["step"] == 2 * 19  # 300 captions in global batches of 16: 19 steps per epoch
+    # Same data order and global batch; the per-process means, BatchNorm over 8 instead of 16 and
+    # float sums in another order keep them from being equal to the bit.
+    for got, want in zip(ddp["history"]["val_loss"], one.val_loss, strict=True):
+        assert got == pytest.approx(want, rel=0.01)
+    for got, want in zip(ddp["history"]["train_loss"], one.train_loss, strict=True):
+        assert got == pytest.approx(want, rel=0.01)
+    assert ddp["history"]["val_loss"][-1] < ddp["history"]["val_loss"][0]  # it learned
+
+
+def _worker(parent: int, rank: int) -> int | None:
+    """The pid of torchrun's worker process with LOCAL_RANK=rank, if it runs yet."""
+    for task in Path(f"/proc/{parent}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if f"LOCAL_RANK={rank}".encode() in environ:
+                return int(child)
+    return None
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to find workers"
+)
+def test_a_dead_worker_fails_the_run_and_resume_finishes_it(small_coco, tmp_path):
+    out, data = tmp_path / "ddp", tmp_path / "data"
+    # The source's loop (no feature cache): slow enough to kill a worker in the middle.
+    settings = {"epochs": 3, "batch_size": 4, "cache_features": False}
+    proc = _torchrun(small_coco, out, data, **settings)
+    try:
+        deadline = time.time() + 240
+        while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert (out / "last.pt").exists(), proc.communicate()[1][-2000:]
+        worker = _worker(proc.pid, 1)
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode != 0
+    assert "FAILED" in stderr and "SIGKILL" in stderr  # torchrun names the worker and its end
+    assert read_checkpoint(out / "last.pt")["epoch"] in (1, 2)
+
+    again = _torchrun(small_coco, out, data, **settings)
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr[-2000:]
+    assert "resuming from" in stdout
+    assert read_checkpoint(out / "last.pt")["epoch"] == 3
