@@ -53,8 +53,12 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, str], timeout: int
         resources={"metadata": {"path": str(path.parent)}},
     )
     start = time.perf_counter()
+    # The kernel process's own stderr (start-up warnings, a crash) goes to a log beside the
+    # executed copy, not into the middle of our progress lines; cell output is in the notebook.
+    log = out_dir / f"{path.stem}.kernel.log"
     try:
-        client.execute()
+        with open(log, "w") as stderr:
+            client.execute(stderr=stderr)
     except CellExecutionError as err:
         failed = next((i for i, c in enumerate(nb.cells) if _has_error(c)), None)
         nbformat.write(nb, out_dir / path.name)
@@ -63,6 +67,9 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, str], timeout: int
             f"{path.name}: cell {failed} failed with {name}: "
             f"{getattr(err, 'evalue', '')} (executed copy: {out_dir / path.name})"
         ) from None
+    except RuntimeError as err:  # the kernel died or never started: its log says why
+        first = (str(err).strip().splitlines() or ["kernel failed"])[0]
+        raise CourseError(f"{path.name}: {first} (kernel log: {log})") from None
     nbformat.write(nb, out_dir / path.name)
     return time.perf_counter() - start
 

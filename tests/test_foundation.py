@@ -116,6 +116,9 @@ def test_course_runner_reports_failing_notebook_and_cell(tmp_path):
     assert "[1/2] 00_ok.ipynb ... ok" in run.stdout
     assert "01_bad.ipynb: cell 2 failed with ZeroDivisionError" in run.stderr
     assert "Traceback" not in run.stderr
+    # only our one line: the kernels' own stderr (start-up warnings) goes to a log per notebook
+    assert len(run.stderr.strip().splitlines()) == 1
+    assert (out / "00_ok.kernel.log").is_file()
     executed = nbformat.read(out / "00_ok.ipynb", as_version=4)
     assert json.dumps(executed.cells[1].source) == '"X = 2"'  # the injected override
 
