@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from tqdm import tqdm
 
 from helpers.coco import CocoCaptionDataset
+from helpers.errors import CourseError
 from helpers.files import atomic_path
 from helpers.images import MEAN, STD, eval_transform, load_rgb, train_transform
 
@@ -39,7 +42,7 @@ def images_digest(files: list[Path]) -> str:
 def view_transforms(crop: int, views: int, flip: bool) -> list:
     """The views cached per image: the centre crop, its mirror when flips are allowed, random crops."""
     if views < 1:
-        raise ValueError(f"views must be at least 1, got {views}")
+        raise CourseError(f"views must be at least 1, got {views}")
     steps = [eval_transform(crop)]
     if flip and views > 1:
         steps.append(
@@ -60,8 +63,9 @@ class _Views(Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        # Seeding by image makes the crops the same whatever the batch size and worker count.
-        torch.manual_seed(self.seed * 1_000_003 + i)
+        # Seeding by the file's name makes an image's crops the same whatever the batch size, the
+        # worker count, or the share of the images a distributed process extracts.
+        torch.manual_seed(self.seed * 1_000_003 + zlib.crc32(self.files[i].name.encode()))
         img = load_rgb(self.files[i])
         return torch.stack([transform(img) for transform in self.transforms])
 
@@ -88,7 +92,7 @@ def extract_features(
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
     )
-    chunks = []
+    chunks = [torch.empty(0, views, 0)] if not files else []  # a process's share may be empty
     bar = tqdm(total=len(files), desc="extracting features", unit="img", disable=not progress)
     for batch in loader:
         n = len(batch)
@@ -131,11 +135,14 @@ def ensure_features(
     device: str | torch.device = "cpu",
     progress: bool = True,
     num_workers: int = 0,
+    rank: int = 0,
+    world: int = 1,
 ) -> torch.Tensor:
     """Cached features of `files` at `path`: reused when they match, else extracted and saved.
 
     The key covers the backbone and its weights, the crop and views, and the image list, so a
-    stale or damaged cache is noticed (one line says why) and rebuilt, never used silently.
+    stale or damaged cache is noticed (one line says why) and rebuilt, never used silently. In a
+    distributed run every process calls it with its rank: each extracts a share of the images.
     """
     path = Path(path)
     key = {
@@ -151,17 +158,57 @@ def ensure_features(
         "images_sha256": images_digest(files),
     }
     features, why = _read_cache(path, key)
-    if features is not None:
+    if not _on_any_process(features is None, world, device):
         return features
-    if why:
+    if why and rank == 0:
         print(f"{path}: feature cache {why}; rebuilding it")
-    features = extract_features(
-        backbone, files, crop, views, flip, seed, device=device, progress=progress
+    # Each process extracts every world-th image; rank 0 puts the shares together and saves.
+    mine = extract_features(
+        backbone,
+        files[rank::world],
+        crop,
+        views,
+        flip,
+        seed,
+        device=device,
+        progress=progress and rank == 0,
+        num_workers=num_workers,
     )
+    if world == 1:
+        _save_cache(path, key, mine)
+        return mine
+    parts = [path.with_name(f"{path.name}.part{r}") for r in range(world)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(mine, parts[rank])
+    dist.barrier()
+    if rank == 0:
+        shares = [torch.load(part, weights_only=True) for part in parts]
+        features = torch.empty(len(files), views, shares[0].shape[-1])
+        for r, share in enumerate(shares):
+            features[r::world] = share
+        _save_cache(path, key, features)
+        for part in parts:
+            part.unlink()
+    dist.barrier()
+    features, why = _read_cache(path, key)
+    if features is None:
+        raise CourseError(f"{path}: the feature cache rank 0 wrote is {why}")
+    return features
+
+
+def _on_any_process(flag: bool, world: int, device: str | torch.device) -> bool:
+    """Whether `flag` holds on any process of a distributed run (so that all act alike)."""
+    if world == 1:
+        return flag
+    t = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def _save_cache(path: Path, key: dict, features: torch.Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         torch.save({"key": key, "features": features}, tmp)
-    return features
 
 
 class CachedCaptions(Dataset):

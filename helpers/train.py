@@ -48,7 +48,7 @@ class TrainConfig:
     weights: str | None = None  # e.g. "IMAGENET1K_V1" or a local .pth file, for ResNets
     freeze: bool = True  # as the source: only Linear + BatchNorm + the decoder learn (small: after pretraining)
     cache_features: bool = True  # frozen backbone: its features once per image, not per caption
-    views: int = 4  # cached views per training image: centre crop (+ mirror) + random crops
+    views: int = 8  # cached views per training image: centre crop (+ mirror) + random crops
     embedding_size: int = 256  # the image embedding and each word embedding
     hidden_size: int = 256  # the LSTM's memory (the source: 512)
     num_layers: int = 1  # stacked LSTM layers
@@ -58,7 +58,7 @@ class TrainConfig:
     flip: bool = False  # the tiny captions say left/right, which a flip would falsify
     threshold: int = 4  # words seen fewer times become <unk>
     batch_size: int = 32  # the global batch: split over the processes of a distributed run
-    epochs: int = 10  # captioning epochs in all (more continue a finished run)
+    epochs: int = 15  # captioning epochs in all (more continue a finished run)
     pretrain_epochs: int = 30  # bag-of-words pretraining of a backbone without weights (0: none)
     lr: float = 2e-3  # Adam's learning rate (the source: 1e-3)
     clip: float = 5.0  # gradient norm clipping
@@ -147,28 +147,23 @@ def feature_cache_path(cfg: TrainConfig, split: str) -> Path:
 
 
 def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
-    """A split's captions with its cached features, built by rank 0 while the others wait."""
+    """A split's captions with its cached features (each process extracts a share when building)."""
     captions = _captions(cfg, vocab, split)
-    views = cfg.views if split == "train" else 1
-    build = lambda: ensure_features(  # noqa: E731
+    features = ensure_features(
         feature_cache_path(cfg, split),
         encoder.backbone,
         cfg.backbone,
         captions.image_files(),
         cfg.crop,
-        views,
+        cfg.views if split == "train" else 1,
         cfg.flip,
         cfg.seed,
         run.device,
-        progress and run.main,
+        progress,
         cfg.num_workers,
+        run.rank,
+        run.world,
     )
-    if run.main:
-        features = build()
-    if run.world > 1:
-        dist.barrier()  # the others load what rank 0 wrote
-    if not run.main:
-        features = build()
     return CachedCaptions(captions, features)
 
 
@@ -341,7 +336,13 @@ def train(
 def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distributed) -> History:
     device = run.device
     torch.manual_seed(cfg.seed)
+    if not run.main:
+        dist.barrier()  # rank 0 prepares the data (vocabulary, resized images) alone, first
     vocab = ensure_vocabulary(cfg.dataset, cfg.threshold)
+    for split in ("train", "val"):
+        ensure_resized(cfg.dataset, split, cfg.resize)
+    if run.main and run.world > 1:
+        dist.barrier()
     encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
     encoder, decoder = encoder.to(device), decoder.to(device)
     # The source trains the decoder and the encoder's Linear + BatchNorm; a fine-tuned or small

@@ -10,8 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from helpers.annotations import image_files
 from helpers.checkpoint import read_checkpoint
+from helpers.datasets import coco_split
+from helpers.features import extract_features, images_digest
+from helpers.models import build_models
 from helpers.train import train
 
 SETTINGS = {
@@ -76,6 +81,25 @@ def test_two_processes_match_one_with_the_same_global_batch(
     for got, want in zip(ddp["history"]["train_loss"], one.train_loss, strict=True):
         assert got == pytest.approx(want, rel=0.01)
     assert ddp["history"]["val_loss"][-1] < ddp["history"]["val_loss"][0]  # it learned
+    # Each process extracted every other image for the cache; put together, they are what one
+    # process extracts with the same backbone (and no share files are left behind).
+    caches = sorted((tmp_path / "data_ddp" / "features").iterdir())
+    assert len(caches) == 2 and all(p.suffix == ".pt" for p in caches)
+    encoder, _ = build_models(ddp["config"], ddp["vocab_size"])
+    encoder.load_state_dict(ddp["encoder"])
+    resized = tmp_path / "data_ddp" / "resized"
+    for split in ("train", "val"):
+        (path,) = [p for p in caches if f"_{split}_" in p.name]
+        stored = torch.load(path, weights_only=True)
+        where = coco_split(small_coco, split)
+        folder = next(resized.glob(f"*/{where.images.name}"))
+        files = [p for _, p in sorted(image_files(where.annotations, folder).items())]
+        key = stored["key"]
+        assert key["images_sha256"] == images_digest(files)
+        alone = extract_features(
+            encoder.backbone, files, key["crop"], key["views"], seed=key["seed"], progress=False
+        )
+        torch.testing.assert_close(stored["features"], alone)
 
 
 def _worker(parent: int, rank: int) -> int | None:

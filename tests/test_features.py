@@ -127,3 +127,11 @@ def test_workers_and_batch_size_do_not_change_the_features(images):
         backbone, images[:6], 32, views=3, flip=True, batch_size=4, num_workers=2, progress=False
     )
     torch.testing.assert_close(one, two)
+
+
+def test_views_below_one_are_a_one_line_error():
+    from helpers.errors import CourseError
+    from helpers.features import view_transforms
+
+    with pytest.raises(CourseError, match="views must be at least 1, got 0"):
+        view_transforms(32, 0, False)

@@ -240,6 +240,14 @@ def test_ensure_resized_builds_once_and_completes_a_partial_folder(
     assert capsys.readouterr().out == "resized 1, already done 59, skipped 0\n"
     assert (out / names[0]).is_file()
 
+    # copies made before draft decoding (a marker without "draft") are made again
+    marker = out.parent / "train2014.resized.json"
+    old = json.loads(marker.read_text())
+    del old["draft"]
+    marker.write_text(json.dumps(old))
+    ensure_resized(str(small_coco), "train", 48)
+    assert capsys.readouterr().out == "resized 60, already done 0, skipped 0\n"
+
 
 def test_ensure_resized_resumes_an_interrupted_run(small_coco, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
