@@ -15,6 +15,7 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from helpers.coco import CocoCaptionDataset
+from helpers.distributed import Distributed, sum_across
 from helpers.errors import CourseError
 from helpers.files import atomic_path
 from helpers.images import MEAN, STD, eval_transform, load_rgb, train_transform
@@ -132,19 +133,20 @@ def ensure_features(
     views: int = 1,
     flip: bool = False,
     seed: int = 0,
-    device: str | torch.device = "cpu",
     progress: bool = True,
     num_workers: int = 0,
-    rank: int = 0,
-    world: int = 1,
+    run: Distributed | None = None,
 ) -> torch.Tensor:
     """Cached features of `files` at `path`: reused when they match, else extracted and saved.
 
     The key covers the backbone and its weights, the crop and views, and the image list, so a
     stale or damaged cache is noticed (one line says why) and rebuilt, never used silently. In a
-    distributed run every process calls it with its rank: each extracts a share of the images.
+    distributed run every process calls it with its `run`: each extracts a share of the images.
+    `run` also says the device (default: alone, on the CPU).
     """
     path = Path(path)
+    run = run or Distributed()
+    rank, world, device = run.rank, run.world, run.device
     key = {
         "format": FORMAT,
         "backbone": backbone_name,
@@ -158,7 +160,7 @@ def ensure_features(
         "images_sha256": images_digest(files),
     }
     features, why = _read_cache(path, key)
-    if not _on_any_process(features is None, world, device):
+    if sum_across([float(features is None)], run)[0] == 0:  # no process needs a rebuild
         return features
     if why and rank == 0:
         print(f"{path}: feature cache {why}; rebuilding it")
@@ -194,15 +196,6 @@ def ensure_features(
     if features is None:
         raise CourseError(f"{path}: the feature cache rank 0 wrote is {why}")
     return features
-
-
-def _on_any_process(flag: bool, world: int, device: str | torch.device) -> bool:
-    """Whether `flag` holds on any process of a distributed run (so that all act alike)."""
-    if world == 1:
-        return flag
-    t = torch.tensor([int(flag)], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
 
 
 def _save_cache(path: Path, key: dict, features: torch.Tensor) -> None:

@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import inspect
 import math
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from tqdm import tqdm
 from helpers.checkpoint import read_checkpoint, save_checkpoint
 from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import data_dir, dataset_name, dataset_split
-from helpers.environment import best_device
+from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError, run_cli
 from helpers.features import CachedCaptions, ensure_features
 from helpers.images import ensure_resized, eval_transform, load_rgb, train_transform
@@ -95,44 +94,6 @@ class History:
         return [math.exp(v) for v in self.val_loss]
 
 
-@dataclass
-class Distributed:
-    """Where this process stands in a torchrun launch: rank, world size, and its device."""
-
-    rank: int = 0
-    world: int = 1
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def main(self) -> bool:
-        """Rank 0 writes checkpoints and prints; the others only compute."""
-        return self.rank == 0
-
-
-def setup_distributed(device: str | torch.device | None) -> Distributed:
-    """Join the process group torchrun describes (nccl on GPUs, gloo on CPU), or run alone."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    device = torch.device(device) if device is not None else best_device()
-    if world == 1:
-        return Distributed(0, 1, device)
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.type == "cuda":
-        device = torch.device("cuda", local)
-        torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), device)
-
-
-def _sum_across(values: list[float], run: Distributed) -> list[float]:
-    """Sum numbers over all processes (identity when alone)."""
-    if run.world == 1:
-        return values
-    t = torch.tensor(values, dtype=torch.float64, device=run.device)
-    dist.all_reduce(t)
-    return t.tolist()
-
-
 def _captions(cfg: TrainConfig, vocab, split: str, transform=None) -> CocoCaptionDataset:
     where = dataset_split(cfg.dataset, split)
     return CocoCaptionDataset(
@@ -158,11 +119,9 @@ def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, prog
         cfg.views if split == "train" else 1,
         cfg.flip,
         cfg.seed,
-        run.device,
         progress,
         cfg.num_workers,
-        run.rank,
-        run.world,
+        run,
     )
     return CachedCaptions(captions, features)
 
@@ -275,7 +234,7 @@ def validation_loss(encoder, decoder, loader, device, run: Distributed | None = 
     for batch in loader:
         loss, n = step_loss(encoder, decoder, batch, criterion, device)
         total, words = total + loss.item(), words + n
-    total, words = _sum_across([total, words], run or Distributed(device=torch.device(device)))
+    total, words = sum_across([total, words], run or Distributed(device=torch.device(device)))
     return total / words
 
 
@@ -358,14 +317,13 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
         if run.main:
             print(f"resuming from {checkpoint} after epoch {start}, step {step}")
     elif cfg.pretrain_epochs > 0 and cfg.weights is None:  # pretrained weights know enough
-        began = time.perf_counter()
-        history.pretrain_loss = pretrain_encoder(encoder, cfg, vocab, device, progress)
-        history.pretrain_seconds = time.perf_counter() - began
-    if run.world > 1:
-        # Every process pretrained alike, but GPUs need not agree to the last bit: rank 0's
-        # backbone is the one cached and saved, so all take it.
-        for tensor in encoder.backbone.state_dict().values():
-            dist.broadcast(tensor, 0)
+        if run.main:  # the others take rank 0's pretrained backbone below
+            began = time.perf_counter()
+            history.pretrain_loss = pretrain_encoder(encoder, cfg, vocab, device, progress)
+            history.pretrain_seconds = time.perf_counter() - began
+        if run.world > 1:
+            for tensor in encoder.backbone.state_dict().values():
+                dist.broadcast(tensor, 0)
 
     began = time.perf_counter()
     train_loader, val_loader, sampler = _loaders(cfg, vocab, encoder, run, progress)
@@ -411,7 +369,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
             )
         bar.close()
         val = validation_loss(encoder, decoder, val_loader, device, run)
-        (total,) = _sum_across([total / len(train_loader)], run)
+        (total,) = sum_across([total / len(train_loader)], run)
         history.epoch.append(epoch + 1)
         history.train_loss.append(total / run.world)
         history.val_loss.append(val)
