@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import inspect
 import math
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -447,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     out, fresh, device, quiet = (args.pop(k) for k in ("out", "fresh", "device", "quiet"))
     cfg = TrainConfig(**args)
     history = train(cfg, out, resume=not fresh, progress=not quiet, device=device)
-    if history.val_loss:
+    if history.val_loss and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it
         print(
             f"done: val loss {history.val_loss[-1]:.3f} after {history.epoch[-1]} epochs; checkpoint in {out or cfg.run_dir()}"
         )

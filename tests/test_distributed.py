@@ -68,6 +68,7 @@ def test_two_processes_match_one_with_the_same_global_batch(
         line for line in stdout.splitlines() if line.startswith("epoch ")
     ][:2]
     assert sum(line.startswith("epoch 1/2") for line in stdout.splitlines()) == 1
+    assert sum(line.startswith("done: val loss") for line in stdout.splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["last.pt"]
     ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
 
