@@ -4,18 +4,26 @@ Upscales the tiny COCO train images (built if missing) once to typical COCO phot
 landscape, 480x640 portrait, JPEG quality 90) in a temporary folder, then times in the same run:
 (a) the chapter's loop: one process, Image.open, resize((256, 256), LANCZOS), save;
 (b) resize_images, the fast path: JPEG draft decoding and a process pool on all cores;
-(c) draft without a pool (one process); (d) the pool without draft.
+(c) draft without a pool (one process); (d) the pool without draft. Each way runs --rounds
+times, taking turns with the others, and its best round counts.
 Draft decodes at 1/2, 1/4 or 1/8 scale only when the photo is at least that many times the output
 on both sides, so "draft_reduced" counts the inputs it shrinks: none of 640x480 for 256x256
 (480 < 2 x 256); try --size 224 to see it at work. Not like for like: the chapter saves JPEGs at
 Pillow's default quality 75 straight into the final name, resize_images at 95 through a temporary
-file renamed into place (an interruption leaves no half-written image), with one sync at the end. The machine's other load shows
-in the numbers. Run: python benchmarks/resize_speed.py [--images N] [--size S]
+file renamed into place (an interruption leaves no half-written image), with one sync at the end.
+"ms_per_image_one_process" splits one process's work per photo into decoding (full and draft),
+the LANCZOS resize (from each) and the JPEG encoding, to show where the time goes: with two cores
+the pool can at most halve it, so beating 2x needs draft to shrink the decode and the resize.
+--photos DIR times real photos instead (cycled to --images), e.g. ../shared/coco_sample/images.
+The machine's other load shows in the numbers.
+Run: python benchmarks/resize_speed.py [--images N] [--size S] [--photos DIR]
 """
 
 import argparse
+import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +43,53 @@ def make_photos(folder: Path, n: int) -> None:
         with Image.open(tiny[i % len(tiny)]) as img:
             size = (480, 640) if img.height > img.width else (640, 480)
             img.resize(size, Image.BICUBIC).save(folder / f"{i:06d}.jpg", quality=90)
+
+
+def copy_photos(photos: Path, folder: Path, n: int) -> None:
+    """Copy n real photos (cycling if needed) under new names into folder."""
+    folder.mkdir()
+    real = sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg"))
+    if not real:
+        raise SystemExit(f"{photos}: no JPEG photos in this folder")
+    for i in range(n):
+        shutil.copyfile(real[i % len(real)], folder / f"{i:06d}.jpg")
+
+
+def stage_times(src: Path, size: int, n: int = 200) -> dict[str, float]:
+    """Milliseconds per photo of each step, one process, on the first n photos held in memory."""
+    blobs = [p.read_bytes() for p in sorted(src.iterdir())[:n]]
+
+    def decode(blob: bytes, draft: bool) -> Image.Image:
+        img = Image.open(io.BytesIO(blob))
+        if draft:
+            img.draft("RGB", (size, size))
+        return img.convert("RGB")
+
+    def ms(step) -> tuple[float, list]:
+        best = float("inf")
+        for _ in range(3):  # best of three, as for the rounds below
+            start = time.perf_counter()
+            out = [step(x) for x in items]
+            best = min(best, (time.perf_counter() - start) / len(items) * 1000)
+        return best, out
+
+    items = blobs
+    full_ms, full = ms(lambda b: decode(b, False))
+    draft_ms, drafted = ms(lambda b: decode(b, True))
+    items = full
+    resize_ms, small = ms(lambda im: im.resize((size, size), Image.LANCZOS))
+    items = drafted
+    resize_draft_ms, _ = ms(lambda im: im.resize((size, size), Image.LANCZOS))
+    items = small
+    encode_ms, _ = ms(lambda im: im.save(io.BytesIO(), "JPEG", quality=95))
+    times = {
+        "decode_full": full_ms,
+        "decode_draft": draft_ms,
+        "lanczos_from_full": resize_ms,
+        "lanczos_from_draft": resize_draft_ms,
+        "encode_q95": encode_ms,
+    }
+    return {k: round(v, 2) for k, v in times.items()}
 
 
 def chapter_loop(src: Path, dst: Path, size: int) -> None:
@@ -69,11 +124,16 @@ def mean_abs_diff(a: Path, b: Path) -> float:
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--images", type=int, default=2000, help="photos to resize (2000)")
 p.add_argument("--size", type=int, default=256, help="output width and height (256)")
+p.add_argument("--rounds", type=int, default=2, help="rounds of all four ways; best kept (2)")
+p.add_argument("--photos", type=Path, help="a folder of real JPEG photos to time instead")
 args = p.parse_args()
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
-    make_photos(tmp / "photos", args.images)
+    if args.photos:
+        copy_photos(args.photos, tmp / "photos", args.images)
+    else:
+        make_photos(tmp / "photos", args.images)
 
     def fast(out: Path, workers: int | None = None, draft: bool = True) -> None:
         resize_images(tmp / "photos", out, args.size, workers, progress=False, draft=draft)
@@ -84,19 +144,26 @@ with tempfile.TemporaryDirectory() as tmp:
         "c_draft_one_process": lambda out: fast(out, workers=1),
         "d_pool_no_draft": lambda out: fast(out, draft=False),
     }
-    speed = {}
-    for name, run in runs.items():
-        start = time.perf_counter()
-        run(tmp / name)
-        speed[name] = args.images / (time.perf_counter() - start)
-        assert len(os.listdir(tmp / name)) == args.images, name
+    # Rounds take turns (a b c d, a b c d, ...) and each way keeps its best round, so a burst of
+    # other load on the machine slows one round of one way, not the ratio.
+    speed = dict.fromkeys(runs, 0.0)
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            shutil.rmtree(tmp / name, ignore_errors=True)  # resize_images would skip finished files
+            start = time.perf_counter()
+            run(tmp / name)
+            speed[name] = max(speed[name], args.images / (time.perf_counter() - start))
+            assert len(os.listdir(tmp / name)) == args.images, name
     reduced = draft_reduced(tmp / "photos", args.size)
     diff = mean_abs_diff(tmp / "b_fast_draft_pool", tmp / "d_pool_no_draft")
+    stages = stage_times(tmp / "photos", args.size)
 print(
     json.dumps(
         {
             "benchmark": "resize_speed",
             "images": args.images,
+            "rounds": args.rounds,
+            "photos": str(args.photos) if args.photos else "tiny COCO upscaled to 640x480",
             "size": args.size,
             "cpu_count": os.cpu_count(),
             "images_per_second": {k: round(v, 1) for k, v in speed.items()},
@@ -104,6 +171,7 @@ print(
             "seconds_chapter": round(args.images / speed["a_chapter_serial"], 2),
             "draft_reduced": reduced,
             "mean_abs_diff_draft_vs_plain": round(diff, 2),
+            "ms_per_image_one_process": stages,
         }
     )
 )
