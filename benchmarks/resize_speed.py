@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from helpers.datasets import dataset_split
-from helpers.images import resize_images
+from helpers.images import load_rgb, resize_image, resize_images
 
 
 def make_photos(folder: Path, n: int) -> None:
@@ -56,39 +56,23 @@ def copy_photos(photos: Path, folder: Path, n: int) -> None:
 
 
 def stage_times(src: Path, size: int, n: int = 200) -> dict[str, float]:
-    """Milliseconds per photo of each step, one process, on the first n photos held in memory."""
-    blobs = [p.read_bytes() for p in sorted(src.iterdir())[:n]]
+    """Milliseconds per photo of each step, best of three passes, one process, first n photos."""
 
-    def decode(blob: bytes, draft: bool) -> Image.Image:
-        img = Image.open(io.BytesIO(blob))
-        if draft:
-            img.draft("RGB", (size, size))
-        return img.convert("RGB")
-
-    def ms(step) -> tuple[float, list]:
+    def best_ms(step, items: list) -> tuple[float, list]:
         best = float("inf")
-        for _ in range(3):  # best of three, as for the rounds below
+        for _ in range(3):
             start = time.perf_counter()
             out = [step(x) for x in items]
             best = min(best, (time.perf_counter() - start) / len(items) * 1000)
         return best, out
 
-    items = blobs
-    full_ms, full = ms(lambda b: decode(b, False))
-    draft_ms, drafted = ms(lambda b: decode(b, True))
-    items = full
-    resize_ms, small = ms(lambda im: im.resize((size, size), Image.LANCZOS))
-    items = drafted
-    resize_draft_ms, _ = ms(lambda im: im.resize((size, size), Image.LANCZOS))
-    items = small
-    encode_ms, _ = ms(lambda im: im.save(io.BytesIO(), "JPEG", quality=95))
-    times = {
-        "decode_full": full_ms,
-        "decode_draft": draft_ms,
-        "lanczos_from_full": resize_ms,
-        "lanczos_from_draft": resize_draft_ms,
-        "encode_q95": encode_ms,
-    }
+    paths = sorted(src.iterdir())[:n]
+    times = {}
+    times["decode_full"], full = best_ms(load_rgb, paths)
+    times["decode_draft"], drafted = best_ms(lambda p: load_rgb(p, draft=(size, size)), paths)
+    times["lanczos_from_full"], small = best_ms(lambda im: resize_image(im, (size, size)), full)
+    times["lanczos_from_draft"], _ = best_ms(lambda im: resize_image(im, (size, size)), drafted)
+    times["encode_q95"], _ = best_ms(lambda im: im.save(io.BytesIO(), "JPEG", quality=95), small)
     return {k: round(v, 2) for k, v in times.items()}
 
 
