@@ -10,12 +10,11 @@ from pathlib import Path
 
 import torch
 from PIL import Image
-from torchvision import transforms
 
 from helpers.checkpoint import load_models
 from helpers.environment import best_device
 from helpers.errors import CourseError, run_cli
-from helpers.images import MEAN, STD, load_rgb
+from helpers.images import inference_transform, load_rgb
 from helpers.vocabulary import Vocabulary
 
 
@@ -32,15 +31,9 @@ class Captioner:
         self.encoder, self.decoder, self.vocab, ckpt = load_models(checkpoint, self.device, vocab)
         self.config = ckpt["config"]
         self.history = ckpt.get("history", {})
-        size = self.config["crop"]
-        # The source's load_image: the whole image resized to the network's input size.
-        self.transform = transforms.Compose(
-            [
-                transforms.Resize((size, size), interpolation=transforms.InterpolationMode.LANCZOS),
-                transforms.ToTensor(),
-                transforms.Normalize(MEAN, STD),
-            ]
-        )
+        # Validation's preprocessing (resize, then centre crop), not the source's squeeze of the whole
+        # image to the crop size: notebook 08 measures both on the tiny val split.
+        self.transform = inference_transform(self.config["resize"], self.config["crop"])
 
     def load_image(self, path: str | os.PathLike) -> torch.Tensor:
         """One image file as the (3, size, size) tensor the encoder expects."""
@@ -110,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers.caption", description=__doc__)
     p.add_argument("images", nargs="+", type=Path, help="image files to caption")
     p.add_argument(
-        "--checkpoint", type=Path, required=True, help="a checkpoint written by helpers.train"
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a checkpoint written by helpers.train, or its run folder (then its best.pt)",
     )
     p.add_argument(
         "--vocab",

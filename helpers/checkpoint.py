@@ -16,6 +16,7 @@ from helpers.models import CNNModel, LSTMModel, build_models
 from helpers.vocabulary import Vocabulary
 
 FORMAT = "captioning-course checkpoint"
+LAST, BEST = "last.pt", "best.pt"  # training resumes from the last epoch; captioning uses the best
 REQUIRED = ("encoder", "decoder", "epoch", "step", "config", "vocab_size", "vocabulary")
 
 
@@ -23,6 +24,17 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     """Write a checkpoint atomically: an interrupted save leaves the previous one intact."""
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
+
+
+def best_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or a run folder's best.pt (its last.pt if it has no best.pt)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for name in (BEST, LAST):
+        if (path / name).is_file():
+            return path / name
+    raise CourseError(f"{path}: no {BEST} or {LAST} in this folder (train writes them)")
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -82,7 +94,8 @@ def checkpoint_vocabulary(
 def load_models(
     path: str | os.PathLike, device: str | torch.device = "cpu", vocab: Vocabulary | None = None
 ) -> tuple[CNNModel, LSTMModel, Vocabulary, dict]:
-    """Rebuild encoder and decoder from a checkpoint's config, in eval mode; return them with the vocabulary."""
+    """Rebuild encoder and decoder from a checkpoint (or a run folder's best), in eval mode, with the vocabulary."""
+    path = best_checkpoint(path)
     ckpt = read_checkpoint(path)
     vocab = checkpoint_vocabulary(ckpt, path, vocab)
     # The backbone's pretrained weights are in the checkpoint itself: nothing to download again.

@@ -39,8 +39,13 @@ def inject_parameters(nb: nbformat.NotebookNode, params: dict[str, str]) -> None
     raise CourseError("notebook has no cell tagged 'parameters' to override")
 
 
-def run_notebook(path: Path, out_dir: Path, params: dict[str, str], timeout: int = 600) -> float:
-    """Execute one notebook (working folder: notebooks/) and save it; return the wall time."""
+def run_notebook(
+    path: Path, out_dir: Path, params: dict[str, str], timeout: int = 600, store: bool = False
+) -> float:
+    """Execute one notebook (working folder: notebooks/) and save it; return the wall time.
+
+    With `store` the executed notebook also replaces the source, outputs included (for authors).
+    """
     nb = nbformat.read(path, as_version=4)
     try:
         inject_parameters(nb, params)
@@ -70,8 +75,43 @@ def run_notebook(path: Path, out_dir: Path, params: dict[str, str], timeout: int
     except RuntimeError as err:  # the kernel died or never started: its log says why
         first = (str(err).strip().splitlines() or ["kernel failed"])[0]
         raise CourseError(f"{path.name}: {first} (kernel log: {log})") from None
+    clean_outputs(nb)
     nbformat.write(nb, out_dir / path.name)
+    if store:
+        nbformat.write(nb, path)
     return time.perf_counter() - start
+
+
+def clean_outputs(nb: nbformat.NotebookNode) -> None:
+    """Make stored outputs read like a finished run: a progress bar leaves its last state only.
+
+    A bar redraws itself with carriage returns; in a notebook file every redraw is kept, and
+    GitHub shows them all. Consecutive stream outputs are merged and each line keeps the text
+    after its last carriage return.
+    """
+    for cell in nb.cells:
+        merged = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (
+                out.get("output_type") == "stream"
+                and last
+                and last.get("output_type") == "stream"
+                and last["name"] == out["name"]
+            ):
+                last["text"] += out["text"]
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.get("output_type") == "stream":
+                lines = out["text"].split("\n")
+                out["text"] = "\n".join(
+                    line.rstrip("\r").split("\r")[-1].rstrip() for line in lines
+                )
+        if "outputs" in cell:
+            cell["outputs"] = [
+                o for o in merged if o.get("output_type") != "stream" or o["text"].strip()
+            ]
 
 
 def _has_error(cell) -> bool:
@@ -98,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     p.add_argument("--folder", type=Path, default=NOTEBOOKS, help="folder of numbered notebooks")
+    p.add_argument(
+        "--store",
+        action="store_true",
+        help="write the outputs back into the notebooks themselves (for course authors)",
+    )
     args = p.parse_args(argv)
     params = {}
     for item in args.param:
@@ -112,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, path in enumerate(paths, 1):
         print(f"[{n}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         try:
-            seconds = run_notebook(path, out_dir, params, args.timeout)
+            seconds = run_notebook(path, out_dir, params, args.timeout, args.store)
         except CourseError:
             print("FAILED", flush=True)
             raise

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from helpers.annotations import image_files
 from helpers.caption import Captioner, caption_files
+from helpers.checkpoint import best_checkpoint
 from helpers.datasets import dataset_split
 from helpers.errors import CourseError, run_cli
 from helpers.files import write_json
@@ -99,7 +100,10 @@ def metrics_path(results: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m helpers.evaluate", description=__doc__)
     p.add_argument(
-        "--checkpoint", type=Path, required=True, help="a checkpoint written by helpers.train"
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a checkpoint written by helpers.train, or its run folder (then its best.pt)",
     )
     p.add_argument("--annotations", type=Path, help="a COCO captions JSON (with --images)")
     p.add_argument("--images", type=Path, help="the folder of its images (with --annotations)")
@@ -127,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = p.parse_args(argv)
+    args.checkpoint = best_checkpoint(args.checkpoint)
     if (args.annotations is None) != (args.images is None):
         raise CourseError("give --annotations and --images together (or neither, for --dataset)")
     if args.annotations is None:

@@ -62,6 +62,26 @@ def eval_transform(crop_size: int = 224) -> transforms.Compose:
     )
 
 
+def inference_transform(resize: int, crop: int, squeeze: bool = False) -> transforms.Compose:
+    """A new image as validation sees it: resized to resize x resize, then the centre crop.
+
+    squeeze=True is the source's load_image instead: the whole image squeezed to crop x crop, which
+    shows the model more of the picture than it ever saw in training, each thing smaller.
+    """
+    lanczos = transforms.InterpolationMode.LANCZOS
+    if squeeze:
+        return transforms.Compose(
+            [
+                transforms.Resize((crop, crop), lanczos),
+                transforms.ToTensor(),
+                transforms.Normalize(MEAN, STD),
+            ]
+        )
+    return transforms.Compose(
+        [transforms.Resize((resize, resize), lanczos), *eval_transform(crop).transforms]
+    )
+
+
 def resize_image(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     """Resize to (width, height) with the LANCZOS filter (Pillow's old name for it was ANTIALIAS)."""
     return img.resize(size, Image.LANCZOS)

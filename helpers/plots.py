@@ -9,8 +9,21 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
 from PIL import Image
 
-# Small enough that notebooks stored with their figures stay well under 1 MB.
-FIGURE_DPI = 60
+# At 100 dpi an 11-point label is about 15 pixels high, as large as a notebook's body text on a
+# laptop screen and on GitHub; figures of 9-10 inches then stay within a notebook's width.
+FIGURE_DPI = 100
+FONT_SIZE = 11
+plt.rcParams.update(
+    {
+        "figure.dpi": FIGURE_DPI,
+        "font.size": FONT_SIZE,
+        "axes.titlesize": FONT_SIZE + 1,
+        "axes.labelsize": FONT_SIZE,
+        "xtick.labelsize": FONT_SIZE,
+        "ytick.labelsize": FONT_SIZE,
+        "legend.fontsize": FONT_SIZE,
+    }
+)
 
 
 def caption_grid(
@@ -18,7 +31,7 @@ def caption_grid(
     captions: Sequence[str | Sequence[str]],
     ncols: int = 4,
     width: float = 9.0,
-    wrap: int = 32,
+    wrap: int = 26,
     dpi: int = FIGURE_DPI,
 ) -> plt.Figure:
     """Show images in a grid, each above its caption(s); returns the figure."""
@@ -35,7 +48,7 @@ def caption_grid(
         ax.imshow(img)
         lines = [cap] if isinstance(cap, str) else list(cap)
         text = "\n".join(textwrap.fill(line.strip(), wrap) for line in lines)
-        ax.set_title(text, fontsize=8, loc="left")
+        ax.set_title(text, fontsize=FONT_SIZE, loc="left")
     fig.tight_layout()
     return fig
 
@@ -45,7 +58,14 @@ _CNN, _EMB, _LSTM, _WORD = "#f4b183", "#c9e4c5", "#9dc3e6", "#eeeeee"
 
 
 def _box(
-    ax: plt.Axes, x: float, y: float, w: float, h: float, text: str, color: str, fontsize: int = 10
+    ax: plt.Axes,
+    x: float,
+    y: float,
+    w: float,
+    h: float,
+    text: str,
+    color: str,
+    fontsize: int = FONT_SIZE,
 ) -> None:
     """A rounded box centred on (x, y) with a label."""
     ax.add_patch(
@@ -91,7 +111,7 @@ def _picture(ax: plt.Axes, x: float, y: float, size: float, color: str, label: s
         Rectangle((x - size / 2, y - size / 2), size, size, facecolor="white", edgecolor="#444444")
     )
     ax.add_patch(Circle((x, y), size * 0.3, facecolor=color, edgecolor="none"))
-    ax.text(x, y - size / 2 - 0.12, label, ha="center", va="top", fontsize=9)
+    ax.text(x, y - size / 2 - 0.12, label, ha="center", va="top", fontsize=FONT_SIZE)
 
 
 def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
@@ -109,11 +129,13 @@ def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
             _arrow(ax, (x, y_in + 0.25), (x, y_cnn - 0.22))
             _box(ax, x, y_cnn, 1.0, 0.4, "CNN", _CNN)
             _arrow(ax, (x, y_cnn + 0.2), (x, y_emb - 0.18))
-            _box(ax, x, y_emb, 1.2, 0.34, "embedding", _EMB, fontsize=9)
+            _box(ax, x, y_emb, 1.2, 0.34, "embedding", _EMB, fontsize=FONT_SIZE)
             _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
             _box(ax, x, y_lstm, 1.0, 0.5, f"LSTM\nt={t}", _LSTM)
-        ax.text(0.1, y_cnn, "same CNN\nfor every\nframe", ha="left", va="center", fontsize=9)
-        ax.text(0.1, y_lstm, "memory\ncarried\nforward", ha="left", va="center", fontsize=9)
+        ax.text(
+            0.1, y_cnn, "same CNN\nfor every\nframe", ha="left", va="center", fontsize=FONT_SIZE
+        )
+        ax.text(0.1, y_lstm, "memory\ncarried\nforward", ha="left", va="center", fontsize=FONT_SIZE)
         last = steps[-1]
         _arrow(ax, (last, y_lstm + 0.25), (last, y_out - 0.2))
         _box(ax, last, y_out, 2.6, 0.4, '"a person juggling"', _WORD)
@@ -123,15 +145,15 @@ def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
             "activity label (or caption)\nafter the last frame",
             ha="right",
             va="center",
-            fontsize=9,
+            fontsize=FONT_SIZE,
         )
         title = "Video: each frame's CNN embedding is fed to the LSTM at every time step"
     else:
         _picture(ax, 0.45, y_in, 0.5, "#d62728", "image")
         _arrow(ax, (0.45, y_in + 0.25), (0.45, y_cnn - 0.22))
-        _box(ax, 0.45, y_cnn, 0.85, 0.44, "CNN\n(ResNet)", _CNN, fontsize=9)
+        _box(ax, 0.45, y_cnn, 0.85, 0.44, "CNN\n(ResNet)", _CNN, fontsize=FONT_SIZE)
         _arrow(ax, (0.45, y_cnn + 0.22), (0.45, y_emb - 0.18))
-        _box(ax, 0.45, y_emb, 0.85, 0.34, "embedding", _EMB, fontsize=9)
+        _box(ax, 0.45, y_emb, 0.85, 0.34, "embedding", _EMB, fontsize=FONT_SIZE)
         steps = [1.9, 3.35, 4.8, 6.25, 7.7]
         words_in = ["<start>", "a", "red", "circle"]
         words_out = ["<start>", "a", "red", "circle", "<end>"]
@@ -139,12 +161,12 @@ def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
         for t, x in enumerate(steps):
             _box(ax, x, y_lstm, 1.0, 0.5, f"LSTM\nt={t}", _LSTM)
             _arrow(ax, (x, y_lstm + 0.25), (x, y_out - 0.18))
-            _box(ax, x, y_out, 1.0, 0.34, words_out[t], _WORD, fontsize=9)
+            _box(ax, x, y_out, 1.0, 0.34, words_out[t], _WORD, fontsize=FONT_SIZE)
             if t == 0:
                 continue
-            _box(ax, x, y_in, 1.0, 0.34, words_in[t - 1], _WORD, fontsize=9)
+            _box(ax, x, y_in, 1.0, 0.34, words_in[t - 1], _WORD, fontsize=FONT_SIZE)
             _arrow(ax, (x, y_in + 0.17), (x, y_emb - 0.17))
-            _box(ax, x, y_emb, 1.0, 0.34, "word emb.", _EMB, fontsize=9)
+            _box(ax, x, y_emb, 1.0, 0.34, "word emb.", _EMB, fontsize=FONT_SIZE)
             _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
             # Teacher forcing: the true previous word is the next input.
             _arrow(
@@ -154,9 +176,14 @@ def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
                 color="#aaaaaa",
                 linestyle="--",
             )
-        ax.text(8.35, y_out, "predicted\nnext word", ha="left", va="center", fontsize=9)
+        ax.text(8.35, y_out, "predicted\nnext word", ha="left", va="center", fontsize=FONT_SIZE)
         ax.text(
-            8.35, y_in, "true previous\nword (teacher\nforcing)", ha="left", va="center", fontsize=9
+            8.35,
+            y_in,
+            "true previous\nword (teacher\nforcing)",
+            ha="left",
+            va="center",
+            fontsize=FONT_SIZE,
         )
         title = "Image captioning: the image embedding enters the LSTM at t=0 only"
     for a, b in zip(steps, steps[1:], strict=False):
@@ -182,16 +209,16 @@ def plot_word_frequencies(
         rotation=60,
         ha="right",
         rotation_mode="anchor",
-        fontsize=9,
+        fontsize=FONT_SIZE,
     )
     bars.set_xlim(-0.7, len(shown) - 0.3)
     bars.set_yscale("log")
     bars.set_ylabel("occurrences")
-    bars.set_title(f"the {len(shown)} most frequent words", fontsize=10)
+    bars.set_title(f"the {len(shown)} most frequent words", fontsize=FONT_SIZE)
     curve.plot(range(1, len(ranked) + 1), [c for _, c in ranked], color="#1f4e79")
     curve.set_yscale("log")
     curve.set_xlabel("rank of the word")
-    curve.set_title(f"all {len(ranked)} words by rank", fontsize=10)
+    curve.set_title(f"all {len(ranked)} words by rank", fontsize=FONT_SIZE)
     if threshold is not None:
         kept = sum(1 for _, c in ranked if c >= threshold)
         for ax in (bars, curve):
@@ -202,7 +229,7 @@ def plot_word_frequencies(
                 linewidth=1,
                 label=f"threshold {threshold}",
             )
-        bars.legend(loc="upper right", fontsize=9)
+        bars.legend(loc="upper right", fontsize=FONT_SIZE)
         if kept < len(ranked):
             curve.axvspan(kept + 0.5, len(ranked) + 0.5, color="#c00000", alpha=0.12)
         curve.text(
@@ -212,7 +239,7 @@ def plot_word_frequencies(
             transform=curve.transAxes,
             ha="right",
             va="top",
-            fontsize=9,
+            fontsize=FONT_SIZE,
             color="#c00000",
         )
         # Keep the threshold line in view even when every word occurs far more often.
@@ -242,7 +269,7 @@ def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
     ax1.plot(h["epoch"], h["val_loss"], "s-", label="validation")
     ax1.set(xlabel="epoch", ylabel="cross-entropy per word", title="loss")
     ax1.set_ylim(0, min(3.0, max(h["step_loss"][:1] + h["val_loss"])) * 1.05)
-    ax1.legend(fontsize=8)
+    ax1.legend(fontsize=FONT_SIZE)
     ax2.plot(h["epoch"], [math.exp(v) for v in h["val_loss"]], "s-", color="C2")
     ax2.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
     fig.tight_layout()
@@ -268,11 +295,11 @@ def plot_scores_by_beam(
                 textcoords="offset points",
                 xytext=(0, 6),
                 ha="center",
-                fontsize=8,
+                fontsize=FONT_SIZE,
             )
         ax.set_xticks(sizes)
         ax.set_xlabel("beam size (1 = greedy)")
-        ax.set_title((labels or {}).get(metric, metric), fontsize=10)
+        ax.set_title((labels or {}).get(metric, metric), fontsize=FONT_SIZE)
         low, high = min(values), max(values)
         pad = max(0.05 * high, high - low, 1e-3)  # flat lines still get a readable range
         ax.set_ylim(low - pad, high + pad)

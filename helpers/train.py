@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from helpers.checkpoint import read_checkpoint, save_checkpoint
+from helpers.checkpoint import BEST, LAST, best_checkpoint, read_checkpoint, save_checkpoint
 from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.distributed import Distributed, setup_distributed, sum_across
@@ -279,6 +279,9 @@ def train(
 ) -> History:
     """Train encoder and decoder for `cfg.epochs`, saving out/last.pt after every epoch.
 
+    out/best.pt is also written whenever the validation loss reaches a new low: the model that
+    captioning and evaluation use by default.
+
     With `resume`, a run continues from out/last.pt: it starts the next epoch with the same data
     order and random crops an uninterrupted run would have used, so nothing is repeated or skipped.
     Under torchrun every process calls this; rank 0 alone writes the checkpoint and prints.
@@ -311,7 +314,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
     criterion = nn.CrossEntropyLoss()
 
-    checkpoint = out / "last.pt"
+    checkpoint = out / LAST
     start, step, history = 0, 0, History()
     if resume and checkpoint.is_file():
         start, step, history = _resume(checkpoint, cfg, encoder, decoder, optimizer)
@@ -376,8 +379,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
         history.val_loss.append(val)
         history.seconds.append(time.perf_counter() - began)
         if run.main:
-            save_checkpoint(
-                checkpoint,
+            state = dict(
                 encoder=encoder.state_dict(),
                 decoder=decoder.state_dict(),
                 optimizer=optimizer.state_dict(),
@@ -388,6 +390,11 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
                 vocabulary=list(vocab.id_to_word),
                 history=dataclasses.asdict(history),
             )
+            save_checkpoint(checkpoint, **state)
+            # Validation loss often bottoms out before the last epoch: keep that model to caption
+            # with, while last.pt goes on serving resume.
+            if val <= min(history.val_loss):
+                save_checkpoint(out / BEST, **state)
         if progress:
             print(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {history.train_loss[-1]:.3f}, "
@@ -397,15 +404,17 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
 
 
 def ensure_checkpoint(cfg: TrainConfig | None = None, out: str | Path | None = None) -> Path:
-    """A checkpoint trained for cfg.epochs: the existing one, or trained (resumed) now."""
+    """The best checkpoint of a run trained for cfg.epochs: the existing one, or trained (resumed) now."""
     cfg = cfg or TrainConfig()
-    path = (Path(out) if out is not None else cfg.run_dir()) / "last.pt"
-    if path.is_file():
-        ckpt = read_checkpoint(path)
-        if ckpt["epoch"] >= cfg.epochs and not _changed(ckpt["config"], cfg):
-            return path
-    train(cfg, path.parent)  # resumes, or says in one line why it cannot
-    return path
+    folder = Path(out) if out is not None else cfg.run_dir()
+    last = folder / LAST
+    done = False
+    if last.is_file():
+        ckpt = read_checkpoint(last)
+        done = ckpt["epoch"] >= cfg.epochs and not _changed(ckpt["config"], cfg)
+    if not done:
+        train(cfg, folder)  # resumes, or says in one line why it cannot
+    return best_checkpoint(folder)
 
 
 def _field_help() -> dict[str, str]:

@@ -137,6 +137,8 @@ def build_vocabulary(
     kept = [w for w, c in sorted(counter.items(), key=lambda wc: (-wc[1], wc[0])) if c >= threshold]
     vocab = Vocabulary(kept)
     vocab.counts = dict(counter)
+    # Recorded so that ensure_vocabulary knows a saved vocabulary still matches its captions.
+    vocab.source_sha256 = file_digest(annotations)
     return vocab
 
 
@@ -158,7 +160,6 @@ def ensure_vocabulary(
             return vocab
         print(f"{path.name}: its captions file changed since it was built; rebuilding")
     vocab = build_vocabulary(annotations, threshold)
-    vocab.source_sha256 = digest
     vocab.save(path)
     return vocab
 

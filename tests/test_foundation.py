@@ -131,3 +131,46 @@ def test_image_files_maps_ids_to_paths(small_coco):
     )
     assert len(files) == 20 and all(p.is_file() for p in files.values())
     assert files[1_000_001].name == "COCO_val2014_000001000001.jpg"
+
+
+def test_show_source_is_the_code_that_runs():
+    from helpers.models import LSTMModel
+    from helpers.notebook import show_source
+
+    shown = show_source(LSTMModel.sample)
+    assert shown.where == "helpers.models.LSTMModel.sample"
+    assert shown.text.startswith("@torch.no_grad()\ndef sample(")
+    assert "argmax" in shown.text and "```python" in shown._repr_markdown_()
+    assert show_source(LSTMModel.sample, lines=(2, 2)).text.startswith("def sample(")
+
+
+def test_clean_outputs_keeps_the_last_state_of_a_progress_bar():
+    import nbformat
+
+    from helpers.course import clean_outputs
+
+    cell = nbformat.v4.new_code_cell("train()")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="epoch 1:   0%|  | 0/9\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="epoch 1:  50%|# | 4/9\r"),
+        nbformat.v4.new_output("stream", name="stderr", text="epoch 1: 100%|##| 9/9\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="val loss 0.5\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    clean_outputs(nb)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["epoch 1: 100%|##| 9/9\n", "val loss 0.5\n"]
+
+
+def test_stored_notebooks_are_clean_and_small():
+    import nbformat
+
+    from helpers.course import notebook_paths
+
+    for path in notebook_paths():
+        assert path.stat().st_size < 1_000_000, f"{path.name} is over 1 MB"
+        nb = nbformat.read(path, as_version=4)
+        assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), path.name
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                text = out.get("text", "")
+                assert "\r" not in text, f"{path.name} cell {i}: progress-bar fragments stored"

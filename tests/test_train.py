@@ -18,6 +18,7 @@ import torch
 from helpers.caption import Captioner, caption_files
 from helpers.checkpoint import load_models, read_checkpoint
 from helpers.errors import CourseError
+from helpers.images import eval_transform, load_rgb, resize_image
 from helpers.models import CNNModel, LSTMModel, build_backbone
 from helpers.train import TrainConfig, ensure_checkpoint, train
 from helpers.vocabulary import Vocabulary
@@ -145,7 +146,38 @@ def test_resume_refuses_other_settings(
 def test_ensure_checkpoint_reuses_a_finished_run(small_coco, small_config, trained, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(trained.parent.parent))
     monkeypatch.setattr("helpers.train.train", lambda *a, **k: pytest.fail("trained again"))
-    assert ensure_checkpoint(small_config(small_coco, num_workers=0), trained.parent) == trained
+    best = trained.parent / "best.pt"
+    assert ensure_checkpoint(small_config(small_coco, num_workers=0), trained.parent) == best
+
+
+def test_best_checkpoint_is_the_lowest_validation_loss_and_captions_by_default(
+    small_coco, small_config, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    losses = iter([3.0, 1.0, 2.0, 1.5])  # the best epoch is the 2nd, before the last
+    monkeypatch.setattr("helpers.train.validation_loss", lambda *a, **k: next(losses))
+    out = tmp_path / "run"
+    train(small_config(small_coco, epochs=2), out=out, progress=False)
+    train(small_config(small_coco, epochs=4), out=out, progress=False)  # resumed: 2 epochs more
+    best, last = read_checkpoint(out / "best.pt"), read_checkpoint(out / "last.pt")
+    assert (best["epoch"], last["epoch"]) == (2, 4)
+    assert best["history"]["val_loss"] == [3.0, 1.0]
+    assert ensure_checkpoint(small_config(small_coco, epochs=4), out) == out / "best.pt"
+    # A run folder stands for its best checkpoint, in the library and on the command line.
+    _, decoder, _, ckpt = load_models(out)
+    assert ckpt["epoch"] == 2
+    for key, value in decoder.state_dict().items():
+        assert torch.equal(value, best["decoder"][key]), key
+
+
+def test_captioner_preprocesses_like_validation(trained, small_coco):
+    captioner = Captioner(trained, device="cpu")
+    cfg = read_checkpoint(trained)["config"]
+    path = next((small_coco / "val2014").iterdir())
+    seen_in_validation = eval_transform(cfg["crop"])(
+        resize_image(load_rgb(path), (cfg["resize"], cfg["resize"]))
+    )
+    assert torch.allclose(captioner.load_image(path), seen_in_validation)
 
 
 def test_killed_training_resumes_from_an_intact_checkpoint(small_coco, tmp_path):

@@ -16,6 +16,7 @@ import pytest
 import helpers.vocabulary
 from helpers.annotations import coco_index, load_captions
 from helpers.errors import CourseError
+from helpers.files import file_digest
 from helpers.vocabulary import (
     SPECIALS,
     Vocabulary,
@@ -362,3 +363,19 @@ def test_ensure_vocabulary_rebuilds_when_the_captions_change(small_coco, tmp_pat
     data["annotations"][0]["caption"] = "A zebra."
     ann.write_text(json.dumps(data))
     assert "zebra" in ensure_vocabulary(root, 1)  # a stale vocabulary is never used silently
+
+
+def test_a_saved_build_is_reused_without_a_rebuild_notice(
+    small_coco, tmp_path, monkeypatch, capsys
+):
+    # Notebook 03 builds and saves a vocabulary by hand; ensure_vocabulary must then take it as is.
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    annotations = small_coco / "annotations" / "captions_train2014.json"
+    built = build_vocabulary(annotations, 4, progress=False)
+    assert built.source_sha256 == file_digest(annotations)
+    built.save(vocabulary_path(small_coco, 4))
+    assert Vocabulary.load(vocabulary_path(small_coco, 4)).source_sha256 == built.source_sha256
+    capsys.readouterr()
+    monkeypatch.setattr(helpers.vocabulary, "build_vocabulary", None)  # a rebuild would fail
+    assert ensure_vocabulary(small_coco, 4).word_to_id == built.word_to_id
+    assert capsys.readouterr().out == ""

@@ -1,0 +1,29 @@
+"""Showing the package's own code in a notebook, so that what a learner reads is what runs."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+
+class Source:
+    """A function's or class's source, shown as highlighted Python in Jupyter and on GitHub."""
+
+    def __init__(self, obj: object, lines: tuple[int, int] | None = None) -> None:
+        text = textwrap.dedent(inspect.getsource(obj))
+        if lines is not None:  # 1-based, inclusive: a part of a long function
+            text = "\n".join(text.splitlines()[lines[0] - 1 : lines[1]]) + "\n"
+        module = inspect.getmodule(obj)
+        self.where = f"{module.__name__}.{obj.__qualname__}" if module else obj.__qualname__
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return f"`{self.where}`:\n\n```python\n{self.text}```\n"
+
+    def __repr__(self) -> str:
+        return f"# {self.where}\n{self.text}"
+
+
+def show_source(obj: object, lines: tuple[int, int] | None = None) -> Source:
+    """The source of `obj` (optionally only lines a..b of it), displayed as code in the notebook."""
+    return Source(obj, lines)
