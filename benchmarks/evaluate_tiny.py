@@ -2,25 +2,34 @@
 
 Prints BLEU-4 and CIDEr (official COCO evaluation) for greedy and beam-3 captions, scored against all
 five references and against the same four the humans face, and the human agreement (each image's
-first caption against its other four). Trains the default model first if no checkpoint exists.
-Run: python benchmarks/evaluate_tiny.py
+first caption against its other four). Scores the default model's best.pt (trained first if
+missing), or the run folder or checkpoint file given with --checkpoint (e.g. another seed's run).
+Run: python benchmarks/evaluate_tiny.py [--checkpoint RUN_FOLDER] [--beams 1 3]
 """
 
+import argparse
 import json
 import time
 
 from helpers.caption import Captioner
+from helpers.checkpoint import best_checkpoint
 from helpers.datasets import dataset_split
 from helpers.evaluate import evaluate_checkpoint
 from helpers.metrics import against_other_references, human_agreement
 from helpers.train import TrainConfig, ensure_checkpoint
 
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--checkpoint", help="run folder (its best.pt) or checkpoint file")
+p.add_argument("--beams", type=int, nargs="+", default=[1, 3], help="beam sizes (1 = greedy)")
+args = p.parse_args()
 cfg = TrainConfig()
-captioner = Captioner(ensure_checkpoint(cfg), device="cpu")
+path = best_checkpoint(args.checkpoint) if args.checkpoint else ensure_checkpoint(cfg)
+captioner = Captioner(path, device="cpu")
 val = dataset_split(cfg.dataset, "val")
-figures = {"benchmark": "evaluate_tiny", "images": None}
+figures = {"benchmark": "evaluate_tiny", "checkpoint": path.name, "images": None}
+figures["seed"] = captioner.config.get("seed")
 keys = ("Bleu_4", "CIDEr")
-for beam in (1, 3):
+for beam in args.beams:
     start = time.perf_counter()
     results, report = evaluate_checkpoint(
         captioner, val.annotations, val.images, beam_size=beam, skip=["METEOR"], progress=False

@@ -1,7 +1,9 @@
 """Train the default tiny-COCO model from scratch and print what it reached, as one JSON line.
 
-Figures: wall time of training (and of its pretraining, feature cache and captioning epochs), final validation loss, and the share of val images (never seen in
-training) whose greedy caption names exactly the right colours, shapes, and both.
+Figures: wall time of training (and of its pretraining, feature cache and captioning epochs), final
+validation loss, and the share of val images (never seen in training) whose greedy caption from
+best.pt names exactly the right colours, shapes, and both; once with validation's preprocessing
+(resize, centre crop: what Captioner does) and once with the source's squeeze to the crop size.
 Run: python benchmarks/train_tiny.py [--epochs N] [--seed S]
 """
 
@@ -16,8 +18,9 @@ import torch
 
 from helpers.annotations import image_files
 from helpers.caption import Captioner
+from helpers.checkpoint import best_checkpoint
 from helpers.datasets import dataset_split
-from helpers.images import load_rgb
+from helpers.images import inference_transform, load_rgb
 from helpers.tiny_coco import load_objects, object_scores
 from helpers.train import TrainConfig, train
 
@@ -39,13 +42,18 @@ with tempfile.TemporaryDirectory() as out:
     start = time.perf_counter()
     history = train(cfg, out=os.path.join(out, "run"), progress=False, device="cpu")
     seconds = time.perf_counter() - start
-    captioner = Captioner(os.path.join(out, "run", "last.pt"), device="cpu")
+    captioner = Captioner(best_checkpoint(os.path.join(out, "run")), device="cpu")
     val = dataset_split(cfg.dataset, "val")
     objects = load_objects(val.annotations)
     ids = sorted(objects)
     files = image_files(val.annotations, val.images)
-    captions = captioner.caption([load_rgb(files[i]) for i in ids])
-    scores = object_scores(dict(zip(ids, captions, strict=True)), objects)
+    pictures = [load_rgb(files[i]) for i in ids]
+    scores = {}
+    for name, squeeze in (("", False), ("squeeze_", True)):
+        captioner.transform = inference_transform(cfg.resize, cfg.crop, squeeze=squeeze)
+        captions = captioner.caption(pictures)
+        right = object_scores(dict(zip(ids, captions, strict=True)), objects)
+        scores.update({f"{name}{k}": v for k, v in right.items()})
 
 print(
     json.dumps(
@@ -62,6 +70,9 @@ print(
             "right_colors": round(scores["colors"], 3),
             "right_shapes": round(scores["shapes"], 3),
             "right_colors_and_shapes": round(scores["both"], 3),
+            "squeeze_right_colors": round(scores["squeeze_colors"], 3),
+            "squeeze_right_shapes": round(scores["squeeze_shapes"], 3),
+            "squeeze_right_colors_and_shapes": round(scores["squeeze_both"], 3),
             "cpu_threads": torch.get_num_threads(),
         }
     )

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 from matplotlib.patches import Circle, FancyBboxPatch, Rectangle
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
+
+    from helpers.vocabulary import Vocabulary
 
 # At 100 dpi an 11-point label is about 15 pixels high, as large as a notebook's body text on a
 # laptop screen and on GitHub; figures of 9-10 inches then stay within a notebook's width.
@@ -26,6 +32,12 @@ plt.rcParams.update(
 )
 
 
+def _aspect(img) -> float:
+    """Height over width of a PIL image or an (H, W[, C]) array."""
+    height, width = (img.height, img.width) if hasattr(img, "height") else img.shape[:2]
+    return height / width
+
+
 def caption_grid(
     images: Sequence[Image.Image],
     captions: Sequence[str | Sequence[str]],
@@ -34,20 +46,43 @@ def caption_grid(
     wrap: int = 26,
     dpi: int = FIGURE_DPI,
 ) -> plt.Figure:
-    """Show images in a grid, each above its caption(s); returns the figure."""
+    """Show images in a grid, each above its caption(s); returns the figure.
+
+    Each row is as tall as an image cell plus its longest caption, so long captions never shrink
+    the images to thumbnails.
+    """
     n = len(images)
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
     cell = width / ncols
+    texts = []
+    for cap in captions:
+        lines = [cap] if isinstance(cap, str) else list(cap)
+        texts.append("\n".join(textwrap.fill(line.strip(), wrap) for line in lines))
+    line_inches = FONT_SIZE * 1.25 / 72  # one line of caption text
+    rows = [
+        max((t.count("\n") + 1 for t in texts[r * ncols : (r + 1) * ncols]), default=0)
+        for r in range(nrows)
+    ]
+    # A portrait image is drawn as tall as its cell is wide times its height/width ratio.
+    aspect = [
+        max(_aspect(img) for img in images[r * ncols : (r + 1) * ncols]) for r in range(nrows)
+    ]
+    heights = [
+        cell * a * 0.95 + lines * line_inches + 0.2 for a, lines in zip(aspect, rows, strict=True)
+    ]
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(width, nrows * cell * 1.25), squeeze=False, dpi=dpi
+        nrows,
+        ncols,
+        figsize=(width, sum(heights)),
+        squeeze=False,
+        dpi=dpi,
+        gridspec_kw={"height_ratios": heights},
     )
     for ax in axes.flat:
         ax.axis("off")
-    for ax, img, cap in zip(axes.flat, images, captions, strict=False):
+    for ax, img, text in zip(axes.flat, images, texts, strict=False):
         ax.imshow(img)
-        lines = [cap] if isinstance(cap, str) else list(cap)
-        text = "\n".join(textwrap.fill(line.strip(), wrap) for line in lines)
         ax.set_title(text, fontsize=FONT_SIZE, loc="left")
     fig.tight_layout()
     return fig
@@ -114,8 +149,14 @@ def _picture(ax: plt.Axes, x: float, y: float, size: float, color: str, label: s
     ax.text(x, y - size / 2 - 0.12, label, ha="center", va="top", fontsize=FONT_SIZE)
 
 
-def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
-    """The CNN-LSTM architecture: an image embedding at t=0 (captioning), or one frame per step."""
+def draw_cnn_lstm(video: bool = False, mode: str = "train", dpi: int = FIGURE_DPI) -> plt.Figure:
+    """The CNN-LSTM: image embedding at t=0, trained ("train") or captioning ("inference"); or video.
+
+    "train" feeds the true previous word (teacher forcing), so a wrong guess (red) does not spread;
+    "inference" feeds each predicted word back, so the same wrong guess becomes the next input.
+    """
+    if mode not in ("train", "inference"):
+        raise ValueError(f"mode must be 'train' or 'inference', not {mode!r}")
     fig, ax = plt.subplots(figsize=(9, 3.6), dpi=dpi)
     ax.set_xlim(-0.2, 9.2)
     ax.set_ylim(-0.35, 4.05)
@@ -153,42 +194,60 @@ def draw_cnn_lstm(video: bool = False, dpi: int = FIGURE_DPI) -> plt.Figure:
         _arrow(ax, (0.45, y_in + 0.25), (0.45, y_cnn - 0.22))
         _box(ax, 0.45, y_cnn, 0.85, 0.44, "CNN\n(ResNet)", _CNN, fontsize=FONT_SIZE)
         _arrow(ax, (0.45, y_cnn + 0.22), (0.45, y_emb - 0.18))
-        _box(ax, 0.45, y_emb, 0.85, 0.34, "embedding", _EMB, fontsize=FONT_SIZE)
+        _box(ax, 0.45, y_emb, 1.15, 0.34, "embedding", _EMB, fontsize=FONT_SIZE)
         steps = [1.9, 3.35, 4.8, 6.25, 7.7]
-        words_in = ["<start>", "a", "red", "circle"]
-        words_out = ["<start>", "a", "red", "circle", "<end>"]
-        _arrow(ax, (0.88, y_emb), (steps[0], y_lstm - 0.25))
+        # The model guesses "blue" at t=2 where the caption says "red": the two modes differ in
+        # what the next step then reads.
+        words_out = ["<start>", "a", "blue", "circle", "<end>"]
+        truth = ["<start>", "a", "red", "circle", "<end>"]
+        words_in = truth[:-1] if mode == "train" else words_out[:-1]
+        _arrow(ax, (1.03, y_emb), (steps[0], y_lstm - 0.25))
         for t, x in enumerate(steps):
             _box(ax, x, y_lstm, 1.0, 0.5, f"LSTM\nt={t}", _LSTM)
             _arrow(ax, (x, y_lstm + 0.25), (x, y_out - 0.18))
-            _box(ax, x, y_out, 1.0, 0.34, words_out[t], _WORD, fontsize=FONT_SIZE)
+            wrong = words_out[t] != truth[t]
+            _box(ax, x, y_out, 1.0, 0.34, words_out[t], "#f4a6a6" if wrong else _WORD)
             if t == 0:
                 continue
-            _box(ax, x, y_in, 1.0, 0.34, words_in[t - 1], _WORD, fontsize=FONT_SIZE)
+            fed = words_in[t - 1]
+            fed_color = "#f4a6a6" if fed != truth[t - 1] else (_EMB if mode == "train" else _WORD)
+            _box(ax, x, y_in, 1.0, 0.34, fed, fed_color)
             _arrow(ax, (x, y_in + 0.17), (x, y_emb - 0.17))
-            _box(ax, x, y_emb, 1.0, 0.34, "word emb.", _EMB, fontsize=FONT_SIZE)
+            _box(ax, x, y_emb, 1.0, 0.34, "word emb.", _EMB)
             _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
-            # Teacher forcing: the true previous word is the next input.
-            _arrow(
-                ax,
-                (steps[t - 1] + 0.3, y_out - 0.17),
-                (x - 0.3, y_in + 0.17),
-                color="#aaaaaa",
-                linestyle="--",
-            )
+            if mode == "inference":
+                # The predicted word, right or wrong, is the next step's input.
+                _arrow(
+                    ax,
+                    (steps[t - 1] + 0.3, y_out - 0.17),
+                    (x - 0.3, y_in + 0.17),
+                    color="#777777",
+                    linestyle="--",
+                )
         ax.text(8.35, y_out, "predicted\nnext word", ha="left", va="center", fontsize=FONT_SIZE)
-        ax.text(
-            8.35,
-            y_in,
-            "true previous\nword (teacher\nforcing)",
-            ha="left",
-            va="center",
-            fontsize=FONT_SIZE,
-        )
-        title = "Image captioning: the image embedding enters the LSTM at t=0 only"
+        if mode == "train":
+            ax.text(
+                8.35,
+                y_in,
+                "true previous\nword of the\nhuman caption",
+                ha="left",
+                va="center",
+                fontsize=FONT_SIZE,
+            )
+            title = "Training (teacher forcing): each step reads the caption's true previous word"
+        else:
+            ax.text(
+                8.35,
+                y_in,
+                "the model's own\nprevious word\n(fed back)",
+                ha="left",
+                va="center",
+                fontsize=FONT_SIZE,
+            )
+            title = "Inference (captioning): each step reads the word the model just predicted"
     for a, b in zip(steps, steps[1:], strict=False):
         _arrow(ax, (a + 0.5, y_lstm), (b - 0.5, y_lstm))
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=FONT_SIZE + 1)
     fig.tight_layout()
     return fig
 
@@ -251,11 +310,14 @@ def plot_word_frequencies(
 
 
 def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
-    """Loss per step and per epoch (train and validation), and validation perplexity."""
+    """Loss per step and per epoch (train and validation; linear axes), and validation perplexity.
+
+    A star marks the lowest validation loss: the epoch training saved as best.pt.
+    """
     import math
 
     h = history if isinstance(history, dict) else vars(history)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3), dpi=dpi)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=dpi)
     steps = len(h["step_loss"])
     per_epoch = steps / max(1, len(h["epoch"]))
     ax1.plot(
@@ -267,10 +329,17 @@ def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
     )
     ax1.plot(h["epoch"], h["train_loss"], "o-", label="train (epoch mean)")
     ax1.plot(h["epoch"], h["val_loss"], "s-", label="validation")
-    ax1.set(xlabel="epoch", ylabel="cross-entropy per word", title="loss")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy per word", title="loss (linear scale)")
     ax1.set_ylim(0, min(3.0, max(h["step_loss"][:1] + h["val_loss"])) * 1.05)
+    perplexity = [math.exp(v) for v in h["val_loss"]]
+    ax2.plot(h["epoch"], perplexity, "s-", color="C2")
+    if h["val_loss"]:
+        best = min(range(len(h["val_loss"])), key=h["val_loss"].__getitem__)
+        star = dict(marker="*", ms=16, color="C3", ls="none", zorder=5)
+        label = f"lowest validation (epoch {h['epoch'][best]}): best.pt"
+        ax1.plot(h["epoch"][best], h["val_loss"][best], label=label, **star)
+        ax2.plot(h["epoch"][best], perplexity[best], **star)
     ax1.legend(fontsize=FONT_SIZE)
-    ax2.plot(h["epoch"], [math.exp(v) for v in h["val_loss"]], "s-", color="C2")
     ax2.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
     fig.tight_layout()
     return fig
@@ -282,26 +351,145 @@ def plot_scores_by_beam(
     labels: Mapping[str, str] | None = None,
     dpi: int = FIGURE_DPI,
 ) -> plt.Figure:
-    """One small panel per metric: its value against the beam size (1 = greedy)."""
+    """One panel per metric: a bar per beam size (1 = greedy), from 0, so differences show true size."""
     sizes = sorted(scores)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6, 3), dpi=dpi, squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(8, 3.2), dpi=dpi, squeeze=False)
     for ax, metric in zip(axes.flat, metrics, strict=True):
         values = [scores[k][metric] for k in sizes]
-        ax.plot(sizes, values, "o-", color="#1f4e79")
-        for k, v in zip(sizes, values, strict=True):
+        names = ["greedy" if k == 1 else f"beam {k}" for k in sizes]
+        ax.bar(names, values, color="#1f4e79", width=0.6)
+        for x, v in enumerate(values):
             ax.annotate(
                 f"{v:.3f}",
-                (k, v),
+                (x, v),
                 textcoords="offset points",
-                xytext=(0, 6),
+                xytext=(0, 3),
                 ha="center",
                 fontsize=FONT_SIZE,
             )
-        ax.set_xticks(sizes)
-        ax.set_xlabel("beam size (1 = greedy)")
-        ax.set_title((labels or {}).get(metric, metric), fontsize=FONT_SIZE)
-        low, high = min(values), max(values)
-        pad = max(0.05 * high, high - low, 1e-3)  # flat lines still get a readable range
-        ax.set_ylim(low - pad, high + pad)
+        ax.set_ylim(0, max(values) * 1.18 if max(values) > 0 else 1)  # bars start at 0
+        ax.set_title((labels or {}).get(metric, metric), fontsize=FONT_SIZE + 1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_beam_tree(
+    steps: Sequence,
+    words: Sequence[str],
+    title: str = "",
+    width: float = 10.0,
+    dpi: int = FIGURE_DPI,
+) -> plt.Figure:
+    """Beam search as a tree: per step (column) the kept words with their summed log-probability.
+
+    `steps` is helpers.beam_tree.record_beam_search's list; lines join each word to the beam it
+    extends. Dark: the best final caption; light blue: the other final beams; gray: dropped beams.
+    """
+    k, n = len(steps[0].tokens), len(steps)
+    alive = [set() for _ in steps]  # beams of each step that lead to a beam kept at the end
+    best = [set() for _ in steps]
+    last = steps[-1]
+    top = max(range(k), key=lambda b: last.scores[b])
+    for beam in range(k):
+        at = beam
+        for t in range(n - 1, -1, -1):
+            alive[t].add(at)
+            if beam == top:
+                best[t].add(at)
+            at = steps[t].parents[at]
+    fig, ax = plt.subplots(figsize=(width, 0.9 * k + 1.2), dpi=dpi)
+    ax.axis("off")
+    ax.set_xlim(-1.5, n - 0.4)
+    ax.set_ylim(k - 0.4, -0.9)
+    ax.text(-1, (k - 1) / 2, "image", ha="center", va="center", fontsize=FONT_SIZE, weight="bold")
+    for t, step in enumerate(steps):
+        ax.text(t, -0.65, f"step {t}", ha="center", va="center", fontsize=FONT_SIZE, color="#555")
+        for b, (token, parent, score) in enumerate(
+            zip(step.tokens, step.parents, step.scores, strict=True)
+        ):
+            on_best, kept = b in best[t], b in alive[t]
+            color = "#1f4e79" if on_best else ("#6fa8dc" if kept else "#bbbbbb")
+            x0, y0 = (t - 1, parent) if t else (-1, (k - 1) / 2)
+            ax.plot([x0 + 0.32, t - 0.38], [y0, b], color=color, lw=2.5 if on_best else 1.2)
+            ax.text(
+                t,
+                b,
+                f"{words[token]}\n{score:.2f}",
+                ha="center",
+                va="center",
+                fontsize=FONT_SIZE,
+                color="white" if on_best else "black",
+                weight="bold" if on_best else "normal",
+                bbox={"boxstyle": "round,pad=0.25", "fc": color, "ec": "none"},
+            )
+    if title:
+        ax.set_title(title, fontsize=FONT_SIZE + 1, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_packing(
+    captions: Sequence[Sequence[int]] | torch.Tensor,
+    lengths: Sequence[int],
+    vocab: Vocabulary,
+    dpi: int = FIGURE_DPI,
+) -> plt.Figure:
+    """A padded batch as a grid (a column per caption, a row per time step), numbered in the
+    order `pack_padded_sequence` reads the real words; padding cells are grey and unnumbered."""
+    import torch
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from helpers.errors import CourseError
+
+    targets = torch.as_tensor(captions)
+    lengths = [int(n) for n in lengths]
+    if list(lengths) != sorted(lengths, reverse=True):
+        raise CourseError(f"plot_packing: lengths {lengths} must be sorted longest first")
+    n, steps = targets.shape
+    # Pack each cell's flat position: torch itself then says which cell it reads k-th.
+    positions = torch.arange(n * steps).view(n, steps)
+    packed = pack_padded_sequence(positions, lengths, batch_first=True)
+    order = {int(p): k for k, p in enumerate(packed.data, start=1)}
+    col_w, row_h = 1.9, 0.42
+    fig, ax = plt.subplots(figsize=(min(10.0, 1.6 + col_w * n), 0.9 + row_h * steps), dpi=dpi)
+    for b in range(n):
+        for t in range(steps):
+            k = order.get(b * steps + t)
+            color = _EMB if k else "#d9d9d9"
+            ax.add_patch(Rectangle((b, t), 1, 1, facecolor=color, edgecolor="white", lw=2))
+            word = vocab.id_to_word[int(targets[b, t])]
+            ax.text(
+                b + 0.55, t + 0.5, word, ha="center", va="center", color="black" if k else "#777777"
+            )
+            if k:
+                ax.text(
+                    b + 0.06,
+                    t + 0.5,
+                    str(k),
+                    ha="left",
+                    va="center",
+                    color="#c00000",
+                    fontweight="bold",
+                    gid=f"order {b} {t}",
+                )
+    for t, size in enumerate(packed.batch_sizes.tolist()):
+        ax.text(n + 0.1, t + 0.5, f"{size}", ha="left", va="center", gid=f"batch_size {t}")
+    ax.text(n + 0.1, -0.15, "batch_sizes", ha="left", va="bottom", fontweight="bold")
+    ax.set_xlim(-0.02, n + 0.9)
+    ax.set_ylim(steps, -0.7)
+    ax.set_xticks(
+        [b + 0.5 for b in range(n)], [f"caption {b}\n(length {lengths[b]})" for b in range(n)]
+    )
+    ax.xaxis.tick_top()
+    ax.set_yticks([t + 0.5 for t in range(steps)], [f"t={t}" for t in range(steps)])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    ax.set_title(
+        "green: real word, numbered in the order packing reads it; grey: <pad>, never read",
+        fontsize=FONT_SIZE,
+        loc="left",
+        pad=6,
+    )
     fig.tight_layout()
     return fig
