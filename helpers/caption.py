@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from dataclasses import dataclass
@@ -12,7 +11,8 @@ import torch
 from PIL import Image
 
 from helpers.checkpoint import load_models
-from helpers.environment import best_device
+from helpers.checks import arg, finite, parser, positive
+from helpers.checks import device as check_device
 from helpers.errors import CourseError, run_cli
 from helpers.images import inference_transform, load_rgb
 from helpers.vocabulary import Vocabulary
@@ -27,7 +27,7 @@ class Captioner:
         vocab: Vocabulary | None = None,
         device: str | torch.device | None = None,
     ) -> None:
-        self.device = torch.device(device) if device is not None else best_device()
+        self.device = check_device(device)
         self.encoder, self.decoder, self.vocab, ckpt = load_models(checkpoint, self.device, vocab)
         self.config = ckpt["config"]
         self.history = ckpt.get("history", {})
@@ -82,6 +82,9 @@ def caption_files(
     length_penalty: float = 0.0,
 ) -> list[Result]:
     """Caption image files in batches; a file that cannot be read gets an error, the rest go on."""
+    positive("batch size", batch_size)
+    positive("beam size", beam_size)
+    finite("length penalty", length_penalty)
     results = [Result(Path(p)) for p in paths]
     # One batch of tensors in memory at a time: a whole COCO split would not fit.
     for start in range(0, len(results), batch_size):
@@ -100,7 +103,7 @@ def caption_files(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.caption", description=__doc__)
+    p = parser("python -m helpers.caption", __doc__)
     p.add_argument("images", nargs="+", type=Path, help="image files to caption")
     p.add_argument(
         "--checkpoint",
@@ -114,11 +117,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="check against this vocabulary JSON (default: the checkpoint's own)",
     )
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--beam-size", type=int, default=1, help="1: greedy, as the source (default)")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="> 0 favours longer captions")
-    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=arg(positive), default=32, help="images per batch (32)")
+    p.add_argument(
+        "--beam-size", type=arg(positive), default=1, help="1: greedy, as the source (default)"
+    )
+    p.add_argument(
+        "--length-penalty", type=arg(finite, float), default=0.0, help="> 0 favours longer captions"
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
     args = p.parse_args(argv)
+    check_device(args.device)
     vocab = Vocabulary.load(args.vocab) if args.vocab else None
     captioner = Captioner(args.checkpoint, vocab, args.device)
     failed = 0

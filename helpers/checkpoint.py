@@ -17,6 +17,17 @@ from helpers.vocabulary import Vocabulary
 
 FORMAT = "captioning-course checkpoint"
 LAST, BEST = "last.pt", "best.pt"  # training resumes from the last epoch; captioning uses the best
+# What rebuilding the models and preprocessing new images read from a checkpoint's config.
+CONFIG_KEYS = (
+    "backbone",
+    "freeze",
+    "embedding_size",
+    "hidden_size",
+    "num_layers",
+    "max_seq_len",
+    "resize",
+    "crop",
+)
 REQUIRED = ("encoder", "decoder", "epoch", "step", "config", "vocab_size", "vocabulary")
 
 
@@ -63,6 +74,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     ):
         raise CourseError(
             f"{path}: not a checkpoint of this course (keys {sorted(ckpt)[:8] if isinstance(ckpt, dict) else type(ckpt).__name__})"
+        )
+    config = ckpt["config"]
+    missing = [k for k in CONFIG_KEYS if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise CourseError(
+            f"{path}: not a checkpoint of this course (missing config key {missing[0]})"
         )
     return ckpt
 

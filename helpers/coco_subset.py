@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import re
@@ -13,6 +12,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from helpers.annotations import load_captions
+from helpers.checks import arg, non_negative, parser, positive, writable_folder
 from helpers.datasets import YEARS
 from helpers.errors import CourseError, run_cli
 from helpers.files import read_json, write_json
@@ -60,6 +60,7 @@ def coco_subset(
         raise CourseError(
             f"{annotations}: asked for {n} images but it has only {len(captioned)} with captions"
         )
+    writable_folder(out, inputs=[annotations, images], create=False)
     params = {
         "annotations": str(annotations.resolve()),
         "size": annotations.stat().st_size,
@@ -137,17 +138,20 @@ def _read_manifest(out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.coco_subset", description=__doc__)
+    p = parser("python -m helpers.coco_subset", __doc__)
     p.add_argument("--annotations", type=Path, required=True, help="COCO captions JSON")
     p.add_argument("--images", type=Path, required=True, help="its image folder")
-    p.add_argument("--n", type=int, required=True, help="how many images to keep")
+    p.add_argument("--n", type=arg(positive), required=True, help="how many images to keep")
     p.add_argument("--out", type=Path, required=True, help="output folder (COCO layout)")
-    p.add_argument("--seed", type=int, default=0, help="which images are chosen")
+    p.add_argument("--seed", type=arg(non_negative), default=0, help="which images are chosen")
     p.add_argument(
         "--split", default=None, help="e.g. val or val2014, when the file names do not tell"
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    out = coco_subset(args.annotations, args.images, args.n, args.out, args.seed, args.split)
+    out = coco_subset(
+        args.annotations, args.images, args.n, args.out, args.seed, args.split, not args.quiet
+    )
     for name, made in read_json(out / MANIFEST, "subset manifest")["splits"].items():
         print(f"{name}: {made['n']} images, {made['captions']} captions (seed {made['seed']})")
     print(f"subset ready in {out}")

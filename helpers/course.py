@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from helpers.checks import arg, parser, positive, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
 
@@ -119,7 +119,7 @@ def _has_error(cell) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__)
+    p = parser("python -m helpers.course", __doc__)
     p.add_argument(
         "--only", nargs="*", help="run only notebooks whose name starts with these, e.g. 00 03"
     )
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override a parameters-cell value (a Python literal), e.g. --param 'DATASET=\"coco2014\"'",
     )
-    p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    p.add_argument("--timeout", type=arg(positive), default=600, help="seconds allowed per cell")
     p.add_argument("--folder", type=Path, default=NOTEBOOKS, help="folder of numbered notebooks")
     p.add_argument(
         "--store",
@@ -150,8 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             raise CourseError(f"--param {item!r}: expected NAME=VALUE")
         k, v = item.split("=", 1)
         params[k.strip()] = v.strip()
-    out_dir = args.out or data_dir() / "executed"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_folder(args.out or data_dir() / "executed", inputs=[args.folder])
     paths = notebook_paths(args.folder, args.only)
     total = time.perf_counter()
     for n, path in enumerate(paths, 1):

@@ -8,7 +8,6 @@ temporary folder and moved into place, and a marker file records each finished e
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import http.client
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
+from helpers.checks import parser, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
 from helpers.files import file_digest, write_json
@@ -241,6 +241,7 @@ def download_coco(
     parts: tuple[str, ...] | list[str] = ("annotations", "train", "val"),
     base_url: str | None = None,
     keep_archives: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Download and unpack COCO 2014 parts into `root` (default data_dir/coco), COCO layout."""
     root = Path(root) if root is not None else data_dir() / "coco"
@@ -255,8 +256,8 @@ def download_coco(
         if (root / f".extracted-{archive.name}").is_file():
             print(f"{archive.name}: already extracted, skipped")
             continue
-        download(url, archive, remote.size, remote.md5)
-        extract(archive, root)
+        download(url, archive, remote.size, remote.md5, progress=progress)
+        extract(archive, root, progress)
         if not keep_archives:
             archive.unlink()
     return root
@@ -333,16 +334,18 @@ def serve_directory(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: download and unpack parts of COCO 2014."""
-    p = argparse.ArgumentParser(
-        prog="python -m helpers.download",
-        description="Download and unpack COCO 2014 (resumable: rerun after an interruption).",
+    p = parser(
+        "python -m helpers.download",
+        "Download and unpack COCO 2014 (resumable: rerun after an interruption).",
     )
     p.add_argument("--parts", nargs="+", choices=list(COCO_2014), default=list(COCO_2014))
     p.add_argument("--root", type=Path, default=None, help="target folder (default data_dir/coco)")
     p.add_argument("--base-url", default=None, help=f"a mirror to use instead of {COCO_HOST}")
     p.add_argument("--keep-archives", action="store_true", help="keep the zips after unpacking")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
-    root = download_coco(args.root, args.parts, args.base_url, args.keep_archives)
+    writable_folder(args.root or data_dir() / "coco")
+    root = download_coco(args.root, args.parts, args.base_url, args.keep_archives, not args.quiet)
     print(f"COCO 2014 ({', '.join(args.parts)}) ready in {root}")
     return 0
 

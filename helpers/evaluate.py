@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Collection
 from pathlib import Path
@@ -11,7 +10,9 @@ from tqdm import tqdm
 
 from helpers.annotations import image_files
 from helpers.caption import Captioner, caption_files
-from helpers.checkpoint import best_checkpoint
+from helpers.checkpoint import best_checkpoint, read_checkpoint
+from helpers.checks import arg, finite, parser, positive, writable_file
+from helpers.checks import device as check_device
 from helpers.datasets import dataset_split
 from helpers.errors import CourseError, run_cli
 from helpers.files import write_json
@@ -21,6 +22,7 @@ from helpers.metrics import (
     against_other_references,
     human_agreement,
     metrics_table,
+    metrics_to_skip,
     reference_captions,
     score_captions,
 )
@@ -98,7 +100,7 @@ def metrics_path(results: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.evaluate", description=__doc__)
+    p = parser("python -m helpers.evaluate", __doc__)
     p.add_argument(
         "--checkpoint",
         type=Path,
@@ -111,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset", default="tiny", help="without --annotations: tiny, coco2014 or a folder"
     )
     p.add_argument("--split", default="val", help="without --annotations: the split to caption")
-    p.add_argument("--beam-size", type=int, default=1, help="1: greedy, as the source (default)")
-    p.add_argument("--length-penalty", type=float, default=0.0, help="> 0 favours longer captions")
+    p.add_argument(
+        "--beam-size", type=arg(positive), default=1, help="1: greedy, as the source (default)"
+    )
+    p.add_argument(
+        "--length-penalty", type=arg(finite, float), default=0.0, help="> 0 favours longer captions"
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -120,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         help="results JSON (default: <checkpoint folder>/<annotations name>_beam<K>_results.json); "
         "the metrics go beside it as <name>.metrics.json",
     )
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default=None)
+    p.add_argument("--batch-size", type=arg(positive), default=32, help="images per batch (32)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--skip", nargs="+", default=[], metavar="METRIC", help=", ".join(SCORERS))
     p.add_argument(
         "--human", action="store_true", help="also score human agreement, the bar to reach"
@@ -131,16 +138,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     args = p.parse_args(argv)
-    args.checkpoint = best_checkpoint(args.checkpoint)
+    check_device(args.device)
     if (args.annotations is None) != (args.images is None):
         raise CourseError("give --annotations and --images together (or neither, for --dataset)")
     if args.annotations is None:
         split = dataset_split(args.dataset, args.split)
         args.annotations, args.images = split.annotations, split.images
+    args.checkpoint = best_checkpoint(args.checkpoint)
+    read_checkpoint(args.checkpoint)  # a wrong file is one line now, not after the captioning
     if args.out is None:
         lp = f"_lp{args.length_penalty:g}" if args.length_penalty else ""
         name = f"{args.annotations.stem}_beam{args.beam_size}{lp}_results.json"
         args.out = args.checkpoint.parent / name
+    # Both outputs are checked before minutes of captioning and scoring, not after.
+    inputs = [args.checkpoint, args.annotations, args.images]
+    writable_file(args.out, inputs)
+    writable_file(metrics_path(args.out), inputs)
+    metrics_to_skip(args.skip)
 
     results, report = evaluate_checkpoint(
         args.checkpoint,
@@ -152,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         args.device,
         args.per_image,
         args.skip,
+        progress=not args.quiet,
     )
     write_json(args.out, results)
     reports = {"model": report}

@@ -2,22 +2,54 @@
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import os
 import shutil
+import warnings
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+import numpy as np
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torchvision import transforms
 from tqdm import tqdm
 
+from helpers.annotations import image_files
+from helpers.checks import arg, parser, positive, writable_folder
 from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.errors import CourseError, run_cli
 from helpers.files import atomic_path, file_digest, read_json, write_json
+
+# PIL's own limit (about 89 million pixels, 268 MB as RGB): a header that claims more is refused
+# before anything is decoded, so one huge or hostile file cannot take gigabytes.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode as 8-bit RGB by value: 16-bit and float images scaled, transparency on white.
+
+    PIL's own convert("RGB") clips a 16-bit grey of 32768 to 255 (a white picture); here it
+    becomes 128, as a viewer shows it.
+    """
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        values = np.asarray(img, dtype=np.float64)
+        if mode == "F":
+            # Floats in 0..1 are the usual convention; anything larger is taken as 0..255.
+            values = values * 255 if values.size and values.max() <= 1.0 else values
+        elif mode != "I" or (values.size and values.max() > 255):
+            values = values / 257  # 0..65535 onto 0..255, so 65535 is white and 257 is 1
+        grey = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if mode in ("RGBA", "RGBa", "LA", "La", "P", "PA") or "transparency" in img.info:
+        # Composite transparency onto white instead of letting it turn black.
+        rgba = img.convert("LA").convert("RGBA") if mode == "La" else img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
 
 
 def load_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> Image.Image:
@@ -26,18 +58,27 @@ def load_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> I
     if not path.is_file():
         raise CourseError(f"{path}: image file not found")
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():
+            # PIL warns about large images; the size check below decides, in one line.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             if draft is not None:
                 # libjpeg decodes at 1/2, 1/4 or 1/8 scale, picking the smallest one whose width and
                 # height both stay >= `draft`: far less to decode and resize. Other formats ignore it.
                 img.draft("RGB", draft)
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise CourseError(
+                    f"{path}: image too large ({width}x{height} pixels, over the limit of "
+                    f"{MAX_PIXELS:,}); shrink it first"
+                )
             img.load()
-            if img.mode in ("RGBA", "LA", "P", "PA"):
-                # Composite transparency onto white instead of letting it turn black.
-                rgba = img.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                return Image.alpha_composite(background, rgba).convert("RGB")
-            return img.convert("RGB")
+            return to_rgb(img)
+    except Image.DecompressionBombError:
+        raise CourseError(
+            f"{path}: image too large (over {MAX_PIXELS:,} pixels); shrink it first"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CourseError(f"{path}: cannot be read as an image ({err})") from None
 
@@ -106,8 +147,10 @@ class ResizeReport:
         return line
 
 
-def _why_unusable(path: Path) -> str:
-    """Say why load_rgb refused a file: not an image at all, or an image that fails to decode."""
+def _why_unusable(path: Path, err: CourseError) -> str:
+    """Say why load_rgb refused a file: not an image at all, too large, or failing to decode."""
+    if "image too large" in str(err):
+        return "too large: " + str(err).split("image too large ", 1)[1].split(";")[0].strip("()")
     if not path.is_file():
         return "not an image: a folder" if path.is_dir() else "not an image: not a regular file"
     try:
@@ -115,8 +158,8 @@ def _why_unusable(path: Path) -> str:
             img.load()
     except UnidentifiedImageError:
         return "not an image"
-    except Exception as err:  # any decoder error: we only want its message
-        return f"unreadable: {err}"
+    except Exception as decode_error:  # any decoder error: we only want its message
+        return f"unreadable: {decode_error}"
     return "unreadable"
 
 
@@ -131,11 +174,20 @@ def _resize_file(src: Path, dst: Path, size: tuple[int, int], draft: bool = True
     try:
         # The draft size is the output size: a JPEG is never decoded smaller than what we keep.
         img = load_rgb(src, draft=size if draft else None)
-    except (CourseError, Image.DecompressionBombError):
-        return _why_unusable(src)
+    except CourseError as err:
+        return _why_unusable(src, err)
     out = dst / src.name
     fmt = _save_format(out)
-    options = {"quality": 95} if fmt == "JPEG" else {}
+    # The copy carries what it was made with, so a rerun with another size or decoding redoes it.
+    stamp = _stamp(size, draft)
+    if fmt == "JPEG":
+        options = {"quality": 95, "comment": stamp}
+    elif fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_text(STAMP_KEY, stamp)
+        options = {"pnginfo": info}
+    else:
+        options = {}
     try:
         # The temporary file's name has no image extension, hence the explicit format.
         # No fsync per file (it cost as much as the resize): resize_images syncs once at the end.
@@ -144,6 +196,39 @@ def _resize_file(src: Path, dst: Path, size: tuple[int, int], draft: bool = True
     except OSError as err:
         raise CourseError(f"{out}: cannot write the resized image ({err})") from None
     return None
+
+
+STAMP_KEY = "resized"  # the PNG text key of the stamp
+
+
+def _stamp(size: tuple[int, int], draft: bool) -> str:
+    """What a copy was made with, written into the copy itself (a JPEG comment, a PNG text)."""
+    return f"helpers.images resize {size[0]}x{size[1]} draft={'on' if draft else 'off'}"
+
+
+def _reusable(src: Path, out: Path, size: tuple[int, int], draft: bool) -> bool:
+    """Whether the copy `out` of `src` is done: complete, newer than its source, made as asked."""
+    try:
+        made, source = out.stat(), src.stat()
+    except OSError:
+        return False
+    # An output exists only once fully written (atomic rename); an empty one is what a power cut
+    # before the final sync can leave. A source changed (or restored) after its copy is redone.
+    if out.is_dir() or made.st_size == 0 or made.st_mtime_ns < source.st_mtime_ns:
+        return False
+    try:
+        with Image.open(out) as img:  # the header only: cheap even for a whole COCO split
+            stamp = img.info.get("comment", img.info.get(STAMP_KEY))
+            if isinstance(stamp, bytes):
+                stamp = stamp.decode("utf-8", "replace")
+            stamped = img.format in ("JPEG", "PNG")
+            return (
+                img.size == tuple(size)
+                and img.mode == "RGB"
+                and (not stamped or stamp == _stamp(size, draft))
+            )
+    except (OSError, SyntaxError, ValueError):
+        return False
 
 
 def resize_images(
@@ -162,8 +247,6 @@ def resize_images(
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise CourseError(f"{src}: image folder not found")
-    if dst.resolve() == src.resolve():
-        raise CourseError(f"{dst}: the output folder must differ from the input folder")
     if isinstance(size, int):
         size = (size, size)
     if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
@@ -172,14 +255,11 @@ def resize_images(
         workers = os.cpu_count() or 1
     if workers < 1:
         raise CourseError(f"{dst}: workers must be at least 1, got {workers}")
-    dst.mkdir(parents=True, exist_ok=True)
+    writable_folder(dst, inputs=[src])
     report = ResizeReport()
     todo = []
     for path in sorted(src.iterdir()):
-        # An output exists only once fully written (atomic rename), so it is safe to keep; an empty
-        # one is what a power cut before the final sync can leave.
-        done = dst / path.name
-        if done.exists() and (done.is_dir() or done.stat().st_size > 0):
+        if _reusable(path, dst / path.name, size, draft):
             report.already_done += 1
         else:
             todo.append(path)
@@ -207,51 +287,87 @@ def resize_images(
     return report
 
 
-def ensure_resized(dataset: str = "tiny", split: str = "train", size: int = 256) -> Path:
-    """Return the folder of `size`x`size` RGB copies of a split's images, resizing what is missing."""
+def _listing(folder: Path) -> str:
+    """A digest of a folder's file names, sizes and modification times: changes when a file does."""
+    digest = hashlib.sha256()
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            info = entry.stat()
+            digest.update(f"{entry.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def ensure_resized(
+    dataset: str = "tiny", split: str = "train", size: int = 256, progress: bool = True
+) -> Path:
+    """Return the folder of `size`x`size` RGB copies of a split's images, resizing what is missing.
+
+    A split image that cannot be used (not an image, damaged, too large) is a one-line error
+    naming that source file: training could not use its captions.
+    """
     images = dataset_split(dataset, split)
     out = data_dir() / "resized" / f"{dataset_name(dataset)}_{size}" / images.images.name
-    # The marker sits beside the folder and is written last: its counts catch a partial folder.
+    # The marker sits beside the folder and is written last: its counts catch a partial folder,
+    # and the listing digest a source image changed, emptied or restored since.
     marker = out.parent / f"{out.name}.resized.json"
     source = {
         "images": str(images.images.resolve()),
         "annotations_sha256": file_digest(images.annotations),
         "size": size,
         "draft": True,  # copies made by another decoding differ by a grey level or so: redo them
+        "listing_sha256": _listing(images.images),
     }
     if marker.is_file():
         done = read_json(marker, "resize marker")
-        if {k: done.get(k) for k in source} != source:
+        if (
+            {k: done.get(k) for k in source} == source
+            and out.is_dir()
+            and done.get("counts") == [len(os.listdir(images.images)), len(os.listdir(out))]
+        ):
+            return out
+        if done.get("images") != source["images"]:
             # Different source images under the same name: the old copies are stale.
             shutil.rmtree(out, ignore_errors=True)
-            marker.unlink()
-        elif out.is_dir() and done.get("counts") == [
-            len(os.listdir(images.images)),
-            len(os.listdir(out)),
-        ]:
-            return out
-    report = resize_images(images.images, out, (size, size))
+        marker.unlink()
+    report = resize_images(images.images, out, (size, size), progress=progress)
     if report.resized or report.skipped:
         print(report)
-        for file_name, why in report.skipped[:10]:
-            print(f"  skipped {file_name}: {why}")
-        if len(report.skipped) > 10:
-            print(f"  ... and {len(report.skipped) - 10} more, listed in {marker}")
+    needed = (
+        {f.name for f in image_files(images.annotations, images.images).values()}
+        if report.skipped
+        else set()
+    )
+    unusable = [(name, why) for name, why in report.skipped if name in needed]
+    if unusable:
+        # No marker: the next call retries these files, so fixing them is all it takes.
+        name, why = unusable[0]
+        raise CourseError(
+            f"{images.images / name}: {why} ({len(unusable)} images of {images.annotations.name} "
+            "cannot be used; fix or replace them, or remove their entries)"
+        )
+    for file_name, why in report.skipped[:10]:
+        print(f"  skipped {file_name}: {why} (no caption uses it)")
+    if len(report.skipped) > 10:
+        print(f"  ... and {len(report.skipped) - 10} more, listed in {marker}")
     counts = [len(os.listdir(images.images)), len(os.listdir(out))]
     write_json(marker, {**source, "counts": counts, "skipped": report.skipped}, indent=1)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m helpers.images",
-        description="Resize every image in a folder to SIZE x SIZE RGB (same file names), "
-        "skipping files that are not images and outputs that already exist.",
+    p = parser(
+        "python -m helpers.images",
+        "Resize every image in a folder to SIZE x SIZE RGB (same file names), skipping files "
+        "that are not images and copies already made with the same settings.",
     )
     p.add_argument("--src", type=Path, required=True, help="folder of images")
     p.add_argument("--dst", type=Path, required=True, help="output folder (created)")
-    p.add_argument("--size", type=int, default=256, help="width and height in pixels (256)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--size", type=arg(positive), default=256, help="width and height in pixels (256)"
+    )
+    p.add_argument(
+        "--workers", type=arg(positive), default=None, help="processes (default: all cores)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-draft",

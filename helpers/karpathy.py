@@ -7,10 +7,10 @@ and a <split>2014/ folder of links to the images in the COCO download (train2014
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
+from helpers.checks import parser, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
 from helpers.files import read_json, write_json
@@ -67,6 +67,7 @@ def karpathy_split(
     images = _check(path, read_json(path, "Karpathy dataset file"))
     if not coco_root.is_dir():
         raise CourseError(f"{coco_root}: COCO folder not found (it holds train2014/ and val2014/)")
+    writable_folder(out, inputs=[path, coco_root])
     seen: set[int] = set()
     split_of = {"restval": "train" if restval == "train" else None}
     files: dict[str, list[dict]] = {s: [] for s in SPLITS}
@@ -100,7 +101,7 @@ def karpathy_split(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.karpathy", description=__doc__)
+    p = parser("python -m helpers.karpathy", __doc__)
     p.add_argument("dataset_json", type=Path, help="Karpathy's dataset_coco.json")
     p.add_argument(
         "--coco",

@@ -250,7 +250,8 @@ def spice_missing() -> str | None:
     )
 
 
-def _skip_set(skip: Collection[str]) -> set[str]:
+def metrics_to_skip(skip: Collection[str]) -> set[str]:
+    """The metric names asked to be skipped, in any case; an unknown name is a one-line error."""
     wanted = {s.upper().replace("_", "-"): s for s in skip}
     known = {s.upper(): s for s in SCORERS}
     unknown = [orig for key, orig in wanted.items() if key not in known]
@@ -323,7 +324,7 @@ def score_captions(
     use_java: None finds Java on PATH; False takes the unofficial Python path. timeout (seconds)
     bounds each Java call; by default 120 s plus 50 ms per image.
     """
-    skipped = {name: "on request" for name in _skip_set(skip)}
+    skipped = {name: "on request" for name in metrics_to_skip(skip)}
     notes = []
     bad = next((i for i, c in candidates.items() if not isinstance(c, str) or not c.strip()), None)
     if bad is not None:

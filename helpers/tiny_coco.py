@@ -8,7 +8,6 @@ The same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import random
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from helpers.checks import arg, non_negative, parser, positive, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
 from helpers.files import read_json, write_json
@@ -248,13 +248,17 @@ def captions_for(
     return [_style(rng, t) for t in rng.sample(pool, n)]
 
 
-def _write_split(out: Path, split: str, n: int, first_id: int, first_ann: int, seed: int) -> dict:
+def _write_split(
+    out: Path, split: str, n: int, first_id: int, first_ann: int, seed: int, progress: bool = True
+) -> dict:
     """Render and caption one split; return its object truth for tests and benchmarks."""
     folder = out / f"{split}2014"
     folder.mkdir(parents=True)
     images, annotations, objects = [], [], {}
     ann_id = first_ann
-    for k in tqdm(range(n), desc=f"tiny COCO {split}", unit="img", leave=False):
+    for k in tqdm(
+        range(n), desc=f"tiny COCO {split}", unit="img", leave=False, disable=not progress
+    ):
         image_id = first_id + k
         rng = random.Random(f"{seed}-{split}-{k}")
         nrng = np.random.default_rng([seed, image_id])
@@ -292,7 +296,12 @@ def is_tiny_coco(folder: str | Path) -> bool:
 
 
 def generate_tiny_coco(
-    out: str | Path, seed: int = 0, n_train: int = 1000, n_val: int = 200, force: bool = False
+    out: str | Path,
+    seed: int = 0,
+    n_train: int = 1000,
+    n_val: int = 200,
+    force: bool = False,
+    progress: bool = True,
 ) -> Path:
     """Write the tiny COCO to `out`; keep an identical one, replace only a folder we wrote."""
     out = Path(out)
@@ -324,8 +333,8 @@ def generate_tiny_coco(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         stats = {
-            "train": _write_split(tmp, "train", n_train, 1, 1, seed),
-            "val": _write_split(tmp, "val", n_val, 1_000_001, 5_000_001, seed),
+            "train": _write_split(tmp, "train", n_train, 1, 1, seed, progress),
+            "val": _write_split(tmp, "val", n_val, 1_000_001, 5_000_001, seed, progress),
         }
         write_json(tmp / MANIFEST, {**params, "splits": stats}, indent=1)
         if out.exists():
@@ -343,21 +352,25 @@ def ensure_tiny_coco(out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m helpers.tiny_coco", description=__doc__.splitlines()[0]
-    )
+    p = parser("python -m helpers.tiny_coco", __doc__.splitlines()[0])
     p.add_argument(
         "--out", type=Path, default=None, help="output folder (default: data_dir/tiny_coco)"
     )
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--train", type=int, default=DEFAULTS["n_train"], help="number of train images")
-    p.add_argument("--val", type=int, default=DEFAULTS["n_val"], help="number of val images")
+    p.add_argument("--seed", type=arg(non_negative), default=DEFAULTS["seed"])
+    p.add_argument(
+        "--train", type=arg(positive), default=DEFAULTS["n_train"], help="number of train images"
+    )
+    p.add_argument(
+        "--val", type=arg(positive), default=DEFAULTS["n_val"], help="number of val images"
+    )
     p.add_argument(
         "--force", action="store_true", help="regenerate even if an identical one exists"
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     out = args.out or data_dir() / "tiny_coco"
-    generate_tiny_coco(out, args.seed, args.train, args.val, args.force)
+    writable_folder(out, create=False)  # built beside it, then renamed into place
+    generate_tiny_coco(out, args.seed, args.train, args.val, args.force, not args.quiet)
     print(f"tiny COCO ready in {out}")
     return 0
 

@@ -25,18 +25,34 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
 from helpers.checkpoint import BEST, LAST, best_checkpoint, read_checkpoint, save_checkpoint
+from helpers.checks import arg, finite, non_negative, parser, positive, warn, writable_folder
+from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError, run_cli
 from helpers.features import CachedCaptions, ensure_features
 from helpers.images import ensure_resized, eval_transform, load_rgb, train_transform
-from helpers.models import build_models
+from helpers.models import BACKBONES, build_models
 from helpers.vocabulary import ensure_vocabulary
 
 # A run may be resumed with more epochs, other loader workers or mixed precision; any other change
 # is a new run.
 RESUMABLE = ("epochs", "num_workers", "amp")
+
+
+# Settings that are counts or sizes of at least 1.
+POSITIVE = (
+    "views",
+    "embedding_size",
+    "hidden_size",
+    "num_layers",
+    "max_seq_len",
+    "resize",
+    "crop",
+    "threshold",
+    "batch_size",
+)
 
 
 @dataclass
@@ -65,6 +81,25 @@ class TrainConfig:
     seed: int = 0  # weights, shuffling, crops: the same seed, the same run on a CPU
     num_workers: int = 0  # image-loading processes; 4-8 on real COCO without the feature cache
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with scaling)
+
+    def check(self) -> TrainConfig:
+        """Every value checked before any work: one line naming the setting, else the config."""
+        for name in POSITIVE:
+            positive(name, getattr(self, name))
+        for name in ("epochs", "pretrain_epochs", "num_workers", "seed"):
+            non_negative(name, getattr(self, name))
+        for name in ("lr", "clip"):
+            finite(name, getattr(self, name), minimum=0.0, above=True)
+        if self.backbone not in BACKBONES:
+            raise CourseError(
+                f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
+            )
+        if self.crop > self.resize:
+            raise CourseError(
+                f"crop {self.crop} is larger than resize {self.resize}: the crop is cut from the "
+                "resized image, so it must not be larger"
+            )
+        return self
 
     def run_dir(self) -> Path:
         """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>."""
@@ -286,8 +321,15 @@ def train(
     order and random crops an uninterrupted run would have used, so nothing is repeated or skipped.
     Under torchrun every process calls this; rank 0 alone writes the checkpoint and prints.
     """
-    cfg = cfg or TrainConfig()
+    cfg = (cfg or TrainConfig()).check()
     out = Path(out) if out is not None else cfg.run_dir()
+    device = check_device(device) if device is not None else None
+    # The place to save is checked before minutes of training, not at the first save.
+    writable_folder(out)
+    for split in ("train", "val"):
+        dataset_split(cfg.dataset, split)  # a wrong dataset name or folder: one line, now
+    if cfg.epochs == 0 and not (resume and (out / LAST).is_file()):
+        warn("epochs is 0 on a fresh run: nothing will be trained (pretraining aside)")
     run = setup_distributed(device)
     try:
         return _train(cfg, out, resume, progress and run.main, run)
@@ -301,9 +343,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     torch.manual_seed(cfg.seed)
     if not run.main:
         dist.barrier()  # rank 0 prepares the data (vocabulary, resized images) alone, first
-    vocab = ensure_vocabulary(cfg.dataset, cfg.threshold)
+    vocab = ensure_vocabulary(cfg.dataset, cfg.threshold, progress=progress)
     for split in ("train", "val"):
-        ensure_resized(cfg.dataset, split, cfg.resize)
+        ensure_resized(cfg.dataset, split, cfg.resize, progress=progress)
     if run.main and run.world > 1:
         dist.barrier()
     encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
@@ -427,10 +469,21 @@ def _field_help() -> dict[str, str]:
     return found
 
 
+def _arg_type(name: str, default: object):
+    """How a setting's command-line value is parsed and checked (one line when it is wrong)."""
+    if name in POSITIVE:
+        return arg(positive)
+    if isinstance(default, int):
+        return arg(non_negative)
+    if isinstance(default, float):
+        return arg(finite, float, minimum=0.0, above=True)
+    return str
+
+
 def main(argv: list[str] | None = None) -> int:
     defaults = TrainConfig()
     helps = _field_help()
-    p = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__)
+    p = parser("python -m helpers.train", __doc__)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
@@ -440,8 +493,12 @@ def main(argv: list[str] | None = None) -> int:
                 flag, action=argparse.BooleanOptionalAction, default=value, help=text or None
             )
         else:
-            kind = type(value) if value is not None else str
-            p.add_argument(flag, type=kind, default=value, help=f"{text} (default: {value})")
+            p.add_argument(
+                flag,
+                type=_arg_type(f.name, value),
+                default=value,
+                help=f"{text} (default: {value})",
+            )
     p.add_argument(
         "--out",
         type=Path,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from collections import Counter
@@ -13,6 +12,7 @@ import nltk
 from tqdm import tqdm
 
 from helpers.annotations import load_captions
+from helpers.checks import arg, parser, positive, warn, writable_file
 from helpers.datasets import data_dir, dataset_name, dataset_split
 from helpers.errors import CourseError, run_cli
 from helpers.files import file_digest, read_json, write_json
@@ -133,8 +133,14 @@ def build_vocabulary(
     annotations: str | os.PathLike, threshold: int = 4, progress: bool = True
 ) -> Vocabulary:
     """Keep the words that occur at least `threshold` times, most frequent first."""
+    positive("threshold", threshold)
     counter = count_words(annotations, progress)
     kept = [w for w, c in sorted(counter.items(), key=lambda wc: (-wc[1], wc[0])) if c >= threshold]
+    if not kept:
+        warn(
+            f"{annotations}: no word occurs {threshold} times; the vocabulary holds only "
+            f"{', '.join(SPECIALS)} (try a lower threshold)"
+        )
     vocab = Vocabulary(kept)
     vocab.counts = dict(counter)
     # Recorded so that ensure_vocabulary knows a saved vocabulary still matches its captions.
@@ -148,7 +154,10 @@ def vocabulary_path(dataset: str | os.PathLike = "tiny", threshold: int = 4) -> 
 
 
 def ensure_vocabulary(
-    dataset: str | os.PathLike = "tiny", threshold: int = 4, path: str | os.PathLike | None = None
+    dataset: str | os.PathLike = "tiny",
+    threshold: int = 4,
+    path: str | os.PathLike | None = None,
+    progress: bool = True,
 ) -> Vocabulary:
     """Load the vocabulary of a dataset's train captions, (re)building it when missing or stale."""
     path = vocabulary_path(dataset, threshold) if path is None else Path(path)
@@ -159,20 +168,24 @@ def ensure_vocabulary(
         if vocab.source_sha256 == digest:
             return vocab
         print(f"{path.name}: its captions file changed since it was built; rebuilding")
-    vocab = build_vocabulary(annotations, threshold)
+    vocab = build_vocabulary(annotations, threshold, progress)
     vocab.save(path)
     return vocab
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m helpers.vocabulary", description=__doc__)
+    p = parser("python -m helpers.vocabulary", __doc__)
     p.add_argument(
         "--annotations", type=Path, required=True, help="COCO captions JSON (train split)"
     )
-    p.add_argument("--threshold", type=int, default=4, help="keep words seen at least this often")
+    p.add_argument(
+        "--threshold", type=arg(positive), default=4, help="keep words seen at least this often"
+    )
     p.add_argument("--out", type=Path, required=True, help="where to write the vocabulary JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    vocab = build_vocabulary(args.annotations, args.threshold)
+    writable_file(args.out, inputs=[args.annotations])
+    vocab = build_vocabulary(args.annotations, args.threshold, progress=not args.quiet)
     vocab.save(args.out)
     print(f"{len(vocab)} words (threshold {args.threshold}) saved to {args.out}")
     return 0
