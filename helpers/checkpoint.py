@@ -17,17 +17,10 @@ from helpers.vocabulary import Vocabulary
 
 FORMAT = "captioning-course checkpoint"
 LAST, BEST = "last.pt", "best.pt"  # training resumes from the last epoch; captioning uses the best
+# The sizes a checkpoint's config records: whole numbers of at least 1 (TrainConfig checks them).
+SIZES = ("embedding_size", "hidden_size", "num_layers", "max_seq_len", "resize", "crop")
 # What rebuilding the models and preprocessing new images read from a checkpoint's config.
-CONFIG_KEYS = (
-    "backbone",
-    "freeze",
-    "embedding_size",
-    "hidden_size",
-    "num_layers",
-    "max_seq_len",
-    "resize",
-    "crop",
-)
+CONFIG_KEYS = ("backbone", "freeze", *SIZES)
 REQUIRED = ("encoder", "decoder", "epoch", "step", "config", "vocab_size", "vocabulary")
 
 

@@ -90,6 +90,8 @@ def clean_outputs(nb: nbformat.NotebookNode) -> None:
     after its last carriage return.
     """
     for cell in nb.cells:
+        # Execution timestamps change on every run and say nothing to a reader.
+        cell.get("metadata", {}).pop("execution", None)
         merged = []
         for out in cell.get("outputs", []):
             last = merged[-1] if merged else None

@@ -24,7 +24,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data.distributed import DistributedSampler
 from tqdm import tqdm
 
-from helpers.checkpoint import BEST, LAST, best_checkpoint, read_checkpoint, save_checkpoint
+from helpers.checkpoint import BEST, LAST, SIZES, best_checkpoint, read_checkpoint, save_checkpoint
 from helpers.checks import arg, finite, non_negative, parser, positive, warn, writable_folder
 from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
@@ -42,17 +42,7 @@ RESUMABLE = ("epochs", "num_workers", "amp")
 
 
 # Settings that are counts or sizes of at least 1.
-POSITIVE = (
-    "views",
-    "embedding_size",
-    "hidden_size",
-    "num_layers",
-    "max_seq_len",
-    "resize",
-    "crop",
-    "threshold",
-    "batch_size",
-)
+POSITIVE = ("views", "threshold", "batch_size", *SIZES)
 
 
 @dataclass
@@ -371,6 +361,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
             for tensor in encoder.backbone.state_dict().values():
                 dist.broadcast(tensor, 0)
 
+    if start >= cfg.epochs:
+        return history  # a finished run: no loaders, no feature cache to build or check
     began = time.perf_counter()
     train_loader, val_loader, sampler = _loaders(cfg, vocab, encoder, run, progress)
     if cfg.cached and start == 0:  # a resumed run keeps the history it had
