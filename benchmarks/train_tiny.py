@@ -66,6 +66,8 @@ print(
             "features_seconds": round(history.features_seconds, 1),
             "captioning_seconds": round(sum(history.seconds), 1),
             "val_loss": round(history.val_loss[-1], 3),
+            "best_val_loss": round(min(history.val_loss), 3),
+            "best_epoch": history.val_loss.index(min(history.val_loss)) + 1,
             "val_images": len(ids),
             "right_colors": round(scores["colors"], 3),
             "right_shapes": round(scores["shapes"], 3),
