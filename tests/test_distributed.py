@@ -63,13 +63,14 @@ def test_two_processes_match_one_with_the_same_global_batch(
     proc = _torchrun(small_coco, tmp_path / "ddp", tmp_path / "data_ddp", epochs=2)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-2000:]
-    # Only rank 0 prints and writes: one line per epoch, one checkpoint, no stray temp files.
+    # Only rank 0 prints and writes: one line per epoch, one last and one best checkpoint, no stray
+    # temp files.
     assert [line for line in stdout.splitlines() if line.startswith("epoch ")] == [
         line for line in stdout.splitlines() if line.startswith("epoch ")
     ][:2]
     assert sum(line.startswith("epoch 1/2") for line in stdout.splitlines()) == 1
     assert sum(line.startswith("done: val loss") for line in stdout.splitlines()) == 1
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["last.pt"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["best.pt", "last.pt"]
     ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data_one"))
