@@ -341,6 +341,9 @@ def plot_history(history, dpi: int = FIGURE_DPI) -> plt.Figure:
         ax2.plot(h["epoch"][best], perplexity[best], **star)
     ax1.legend(fontsize=FONT_SIZE)
     ax2.set(xlabel="epoch", ylabel="perplexity", title="validation perplexity")
+    # Perplexity cannot go below 1 (a model sure of every word): the axis starts there, so the
+    # last epochs' small changes look as small as they are.
+    ax2.set_ylim(1.0, max(perplexity) * 1.05)
     fig.tight_layout()
     return fig
 
