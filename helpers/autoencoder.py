@@ -251,7 +251,16 @@ def plot_codes_2d(points: torch.Tensor, panels: dict[str, tuple[list[str], dict]
             )
         ax.set_title(title, fontsize=FONT_SIZE + 1)
         ax.set_xlabel("first principal direction")
-        ax.legend(fontsize=FONT_SIZE, loc="best")
+        # Below the axes: inside, the legend would hide a cluster of points.
+        ax.legend(
+            fontsize=FONT_SIZE,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=3,
+            frameon=False,
+            columnspacing=0.8,
+            handletextpad=0.2,
+        )
     axes[0, 0].set_ylabel("second principal direction")
     fig.tight_layout()
     return fig

@@ -27,39 +27,23 @@ def record_beam_search(
     end_id: int = 2,
     max_steps: int | None = None,
 ) -> list[BeamStep]:
-    """Re-run LSTMModel.beam_search for ONE image (features (1, E) or (E,)), keeping every step.
+    """LSTMModel.beam_search for ONE image (features (1, E) or (E,)), with every step it kept.
 
-    The same steps as beam_search with no length penalty: the first words are the top beam_size,
-    then each step extends every beam by every word, and keeps the beam_size best sums; a finished
-    beam goes on with <end> at no cost. Stops when all beams have ended, after max_seq_len steps,
-    or after max_steps. (beam_search then also compares the best beam with the greedy caption.)
+    The first words are the top beam_size, then each step extends every beam by every word and
+    keeps the beam_size best sums; a finished beam goes on with <end> at no cost. It stops when
+    all beams have ended or after max_seq_len steps; max_steps keeps only the first steps.
+    (beam_search then also compares the best beam with the greedy caption.)
     """
     if features.dim() == 1:
         features = features.unsqueeze(0)
     if features.size(0) != 1:
         raise ValueError(f"record_beam_search takes one image's features, got {features.size(0)}")
-    limit = min(decoder.max_seq_len, max_steps or decoder.max_seq_len)
-    outputs, (h, c) = decoder.lstm_layer(features.unsqueeze(1))
-    logp = decoder.linear_layer(outputs.squeeze(1)).log_softmax(-1)[0]  # (V,)
-    scores, tokens = logp.topk(beam_size)
-    finished = tokens == end_id
-    steps = [BeamStep(tokens.tolist(), [-1] * beam_size, scores.tolist(), finished.tolist())]
-    h, c = h.repeat_interleave(beam_size, dim=1), c.repeat_interleave(beam_size, dim=1)
-    while len(steps) < limit and not finished.all():
-        inputs = decoder.embedding_layer(tokens).unsqueeze(1)  # (K, 1, embed)
-        outputs, (h, c) = decoder.lstm_layer(inputs, (h, c))
-        logp = decoder.linear_layer(outputs.squeeze(1)).log_softmax(-1)  # (K, V)
-        logp = torch.where(finished.unsqueeze(-1), torch.full_like(logp, -torch.inf), logp)
-        logp[:, end_id] = torch.where(finished, 0.0, logp[:, end_id])
-        vocab = logp.size(-1)
-        scores, index = (scores.unsqueeze(-1) + logp).view(-1).topk(beam_size)
-        parents, tokens = index // vocab, index % vocab
-        finished = finished[parents] | (tokens == end_id)
-        h, c = h[:, parents], c[:, parents]
-        steps.append(
-            BeamStep(tokens.tolist(), parents.tolist(), scores.tolist(), finished.tolist())
-        )
-    return steps
+    record: list = []
+    decoder.beam_search(features, beam_size, 0.0, end_id, record=record)
+    return [
+        BeamStep(tokens[0].tolist(), parents[0].tolist(), scores[0].tolist(), done[0].tolist())
+        for tokens, parents, scores, done in record[: max_steps or None]
+    ]
 
 
 def beam_paths(steps: list[BeamStep]) -> list[list[int]]:

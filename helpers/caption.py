@@ -126,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
     args = p.parse_args(argv)
-    check_device(args.device)
     vocab = Vocabulary.load(args.vocab) if args.vocab else None
     captioner = Captioner(args.checkpoint, vocab, args.device)
     failed = 0

@@ -13,6 +13,16 @@ DATA_DIR_ENV = "COURSE_DATA_DIR"
 YEARS = ("2014", "2017")
 
 
+def in_data_dir(path: str | os.PathLike) -> str:
+    """A path for progress messages: relative to data_dir when inside it, so outputs read the same
+    on every machine (error messages keep the full path)."""
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(data_dir()))
+    except ValueError:
+        return str(path)
+
+
 def data_dir() -> Path:
     """The folder for data, caches and checkpoints: $COURSE_DATA_DIR, else the repo's data_dir/."""
     if os.environ.get(DATA_DIR_ENV):

@@ -15,6 +15,7 @@ from torchvision import transforms
 from tqdm import tqdm
 
 from helpers.coco import CocoCaptionDataset
+from helpers.datasets import in_data_dir
 from helpers.distributed import Distributed, sum_across
 from helpers.errors import CourseError
 from helpers.files import atomic_path
@@ -163,7 +164,7 @@ def ensure_features(
     if sum_across([float(features is None)], run)[0] == 0:  # no process needs a rebuild
         return features
     if why and rank == 0:
-        print(f"{path}: feature cache {why}; rebuilding it")
+        print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
     # Each process extracts every world-th image; rank 0 puts the shares together and saves.
     mine = extract_features(
         backbone,

@@ -28,6 +28,14 @@ from helpers.files import atomic_path, file_digest, read_json, write_json
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
+class ImageTooLarge(CourseError):
+    """An image whose header claims more pixels than MAX_PIXELS; `size` says how many."""
+
+    def __init__(self, path: Path, size: str) -> None:
+        super().__init__(f"{path}: image too large ({size}); shrink it first")
+        self.size = size
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode as 8-bit RGB by value: 16-bit and float images scaled, transparency on white.
 
@@ -69,16 +77,13 @@ def load_rgb(path: str | os.PathLike, draft: tuple[int, int] | None = None) -> I
                 img.draft("RGB", draft)
             width, height = img.size
             if width * height > MAX_PIXELS:
-                raise CourseError(
-                    f"{path}: image too large ({width}x{height} pixels, over the limit of "
-                    f"{MAX_PIXELS:,}); shrink it first"
+                raise ImageTooLarge(
+                    path, f"{width}x{height} pixels, over the limit of {MAX_PIXELS:,}"
                 )
             img.load()
             return to_rgb(img)
     except Image.DecompressionBombError:
-        raise CourseError(
-            f"{path}: image too large (over {MAX_PIXELS:,} pixels); shrink it first"
-        ) from None
+        raise ImageTooLarge(path, f"over {MAX_PIXELS:,} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise CourseError(f"{path}: cannot be read as an image ({err})") from None
 
@@ -149,8 +154,8 @@ class ResizeReport:
 
 def _why_unusable(path: Path, err: CourseError) -> str:
     """Say why load_rgb refused a file: not an image at all, too large, or failing to decode."""
-    if "image too large" in str(err):
-        return "too large: " + str(err).split("image too large ", 1)[1].split(";")[0].strip("()")
+    if isinstance(err, ImageTooLarge):
+        return f"too large: {err.size}"
     if not path.is_file():
         return "not an image: a folder" if path.is_dir() else "not an image: not a regular file"
     try:

@@ -170,12 +170,15 @@ class LSTMModel(nn.Module):
         beam_size: int = 3,
         length_penalty: float = 0.0,
         end_id: int = 2,
+        record: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the `beam_size` likeliest partial captions per image; all images at once.
 
         Returns ids (B, max_seq_len), padded with <end> after the end, and each caption's summed
         log-probability. With length_penalty a > 0, finished captions are compared by
         score / ((5 + length) / 6) ** a (as in Google's NMT), which favours longer captions.
+        A `record` list receives, after each step, the kept beams' last tokens, parent beams,
+        summed log-probabilities and finished flags, each (B, K): helpers.beam_tree draws them.
         """
         batch, k = features.size(0), beam_size
         outputs, (h, c) = self.lstm_layer(features.unsqueeze(1))
@@ -185,6 +188,8 @@ class LSTMModel(nn.Module):
         seqs = tokens.unsqueeze(-1)
         finished = tokens == end_id
         lengths = torch.ones_like(tokens)
+        if record is not None:
+            record.append((tokens, torch.full_like(tokens, -1), scores, finished))
         h, c = h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1)  # (layers, B*K, H)
         for _ in range(1, self.max_seq_len):
             if finished.all():
@@ -203,6 +208,8 @@ class LSTMModel(nn.Module):
             lengths = lengths.gather(1, beam) + (~finished.gather(1, beam)).long()
             finished = finished.gather(1, beam) | (token == end_id)
             scores = best
+            if record is not None:
+                record.append((token, beam, scores, finished))
             flat = (beam + torch.arange(batch, device=beam.device).unsqueeze(1) * k).view(-1)
             h, c = h[:, flat], c[:, flat]
         pick = self._rank(scores, lengths, length_penalty).argmax(-1)

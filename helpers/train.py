@@ -28,7 +28,7 @@ from helpers.checkpoint import BEST, LAST, SIZES, best_checkpoint, read_checkpoi
 from helpers.checks import arg, finite, non_negative, parser, positive, warn, writable_folder
 from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
-from helpers.datasets import data_dir, dataset_name, dataset_split
+from helpers.datasets import data_dir, dataset_name, dataset_split, in_data_dir
 from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError, run_cli
 from helpers.features import CachedCaptions, ensure_features
@@ -351,7 +351,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     if resume and checkpoint.is_file():
         start, step, history = _resume(checkpoint, cfg, encoder, decoder, optimizer)
         if run.main:
-            print(f"resuming from {checkpoint} after epoch {start}, step {step}")
+            print(f"resuming from {in_data_dir(checkpoint)} after epoch {start}, step {step}")
     elif cfg.pretrain_epochs > 0 and cfg.weights is None:  # pretrained weights know enough
         if run.main:  # the others take rank 0's pretrained backbone below
             began = time.perf_counter()
