@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from helpers.checkpoint import load_models
-from helpers.checks import arg, finite, parser, positive
+from helpers.checkpoint import best_checkpoint, load_models
+from helpers.checks import arg, finite, parser, positive, writable_file
 from helpers.checks import device as check_device
 from helpers.errors import CourseError, run_cli
+from helpers.files import atomic_path
 from helpers.images import inference_transform, load_rgb
 from helpers.vocabulary import Vocabulary
 
@@ -28,6 +29,7 @@ class Captioner:
         device: str | torch.device | None = None,
     ) -> None:
         self.device = check_device(device)
+        self.path = best_checkpoint(checkpoint)
         self.encoder, self.decoder, self.vocab, ckpt = load_models(checkpoint, self.device, vocab)
         self.config = ckpt["config"]
         self.history = ckpt.get("history", {})
@@ -125,9 +127,31 @@ def main(argv: list[str] | None = None) -> int:
         "--length-penalty", type=arg(finite, float), default=0.0, help="> 0 favours longer captions"
     )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument(
+        "--attention-map",
+        type=Path,
+        default=None,
+        metavar="PNG",
+        help="for a checkpoint trained with --decoder attention: draw where each word looked "
+        "(several images: PNG's name gets _<image name> added)",
+    )
     args = p.parse_args(argv)
     vocab = Vocabulary.load(args.vocab) if args.vocab else None
     captioner = Captioner(args.checkpoint, vocab, args.device)
+    maps = {}
+    if args.attention_map is not None:
+        import matplotlib
+
+        from helpers.attention import needs_attention
+
+        matplotlib.use("Agg")  # files, no window: works without a display
+
+        needs_attention(captioner)
+        for image in args.images:
+            out = args.attention_map
+            if len(args.images) > 1:
+                out = out.with_name(f"{out.stem}_{image.stem}{out.suffix}")
+            maps[image] = writable_file(out, [args.checkpoint, *args.images])
     failed = 0
     for r in caption_files(
         captioner, args.images, args.batch_size, args.beam_size, args.length_penalty
@@ -135,9 +159,32 @@ def main(argv: list[str] | None = None) -> int:
         if r.error:
             failed += 1
             print(f"error: {r.error}", file=sys.stderr)
-        else:
-            print(f"{r.path}\t{r.caption}")
+            continue
+        print(f"{r.path}\t{r.caption}")
+        if r.path in maps:
+            save_attention_map(captioner, r.path, maps[r.path], args.beam_size, args.length_penalty)
+            print(f"attention map: {maps[r.path]}")
     return 1 if failed else 0
+
+
+def save_attention_map(
+    captioner: Captioner,
+    image: str | os.PathLike,
+    out: str | os.PathLike,
+    beam_size: int = 1,
+    length_penalty: float = 0.0,
+) -> None:
+    """Draw where the attention decoder looked for each word of an image's caption, as a PNG."""
+    from matplotlib import pyplot as plt
+
+    from helpers.attention import attend_file
+    from helpers.plots import plot_attention
+
+    found = attend_file(captioner, image, beam_size, length_penalty)
+    fig = plot_attention(found.view, found.words, found.weights, title=Path(image).name)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
+    plt.close(fig)
 
 
 if __name__ == "__main__":

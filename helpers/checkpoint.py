@@ -12,10 +12,10 @@ import torch
 
 from helpers.errors import CourseError
 from helpers.files import atomic_path
-from helpers.models import CNNModel, LSTMModel, build_models
+from helpers.models import CHECKPOINT_FORMAT, CNNModel, LSTMModel, build_models
 from helpers.vocabulary import Vocabulary
 
-FORMAT = "captioning-course checkpoint"
+FORMAT = CHECKPOINT_FORMAT
 LAST, BEST = "last.pt", "best.pt"  # training resumes from the last epoch; captioning uses the best
 # The sizes a checkpoint's config records: whole numbers of at least 1 (TrainConfig checks them).
 SIZES = ("embedding_size", "hidden_size", "num_layers", "max_seq_len", "resize", "crop")

@@ -85,7 +85,11 @@ def extract_features(
     progress: bool = True,
     num_workers: int = 0,
 ) -> torch.Tensor:
-    """Run `backbone` once per image and view: a (images, views, features) float tensor on the CPU."""
+    """Run `backbone` once per image and view: a (images, views, ...) float tensor on the CPU.
+
+    What follows the views is the backbone's output per image: (features,) for the chapter's
+    encoder, (L, C) for a grid of L places (helpers.attention).
+    """
     backbone.eval()
     device = torch.device(device)
     loader = DataLoader(
@@ -99,10 +103,23 @@ def extract_features(
     for batch in loader:
         n = len(batch)
         pixels = batch.flatten(0, 1).to(device, non_blocking=True)  # (n * views, 3, crop, crop)
-        chunks.append(backbone(pixels).flatten(1).float().cpu().view(n, views, -1))
+        out = backbone(pixels)
+        out = out.flatten(1) if out.dim() == 4 else out  # a pooled ResNet's (N, C, 1, 1)
+        chunks.append(out.float().cpu().view(n, views, *out.shape[1:]))
         bar.update(n)
     bar.close()
     return torch.cat(chunks)
+
+
+@torch.inference_mode()
+def output_shape(backbone: nn.Module, crop: int) -> list[int]:
+    """The shape of what `backbone` gives for one image (a vector, or a grid of L vectors)."""
+    training = backbone.training
+    backbone.eval()  # BatchNorm cannot take a batch of one in training mode
+    device = next(backbone.parameters()).device
+    out = backbone(torch.zeros(1, 3, crop, crop, device=device))
+    backbone.train(training)
+    return list(out.flatten(1).shape[1:] if out.dim() == 4 else out.shape[1:])
 
 
 def _read_cache(path: Path, key: dict) -> tuple[torch.Tensor | None, str]:
@@ -137,10 +154,12 @@ def ensure_features(
     progress: bool = True,
     num_workers: int = 0,
     run: Distributed | None = None,
+    kind: str = "vector",
 ) -> torch.Tensor:
     """Cached features of `files` at `path`: reused when they match, else extracted and saved.
 
-    The key covers the backbone and its weights, the crop and views, and the image list, so a
+    The key covers the backbone and its weights, what it outputs (`kind`: one "vector" per image,
+    or a "grid" of them), the crop and views, and the image list, so a
     stale or damaged cache is noticed (one line says why) and rebuilt, never used silently. In a
     distributed run every process calls it with its `run`: each extracts a share of the images.
     `run` also says the device (default: alone, on the CPU).
@@ -151,6 +170,8 @@ def ensure_features(
     key = {
         "format": FORMAT,
         "backbone": backbone_name,
+        "output": kind,
+        "shape": output_shape(backbone, crop),
         "weights_sha256": weights_digest(backbone),
         "crop": crop,
         "views": views,
@@ -186,7 +207,7 @@ def ensure_features(
     dist.barrier()
     if rank == 0:
         shares = [torch.load(part, weights_only=True) for part in parts]
-        features = torch.empty(len(files), views, shares[0].shape[-1])
+        features = torch.empty(len(files), views, *shares[0].shape[2:])
         for r, share in enumerate(shares):
             features[r::world] = share
         _save_cache(path, key, features)

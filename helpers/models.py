@@ -13,6 +13,7 @@ from torchvision import models
 
 from helpers.errors import CourseError
 
+CHECKPOINT_FORMAT = "captioning-course checkpoint"  # helpers.checkpoint writes it
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
 BACKBONES = ("small", *RESNETS)
 
@@ -43,42 +44,77 @@ class SmallCNN(nn.Module):
 
 
 def build_backbone(name: str = "resnet152", weights: str | os.PathLike | None = None) -> nn.Module:
-    """A CNN without its classifier, with `out_features`; ResNets take torchvision weights or a file."""
+    """A CNN without its classifier, with `out_features`.
+
+    `weights`: None (random), a torchvision name such as "IMAGENET1K_V1" (ResNets), a local copy
+    of a torchvision weights file, or a checkpoint of this course: its encoder's backbone.
+    """
+    path = weights_file(weights)
+    state, ours = _read_weights(path, name) if path is not None else (None, False)
     if name == "small":
-        if weights is not None:
-            raise CourseError("backbone 'small' has no pretrained weights; use weights=None")
-        return SmallCNN()
-    if name not in RESNETS:
+        if weights is not None and not ours:
+            raise CourseError(
+                "backbone 'small' has no pretrained weights; use weights=None, or a checkpoint "
+                "of this course trained with the small backbone"
+            )
+        net = SmallCNN()
+    elif name not in RESNETS:
         raise CourseError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    else:
+        try:
+            net = models.get_model(name, weights=None if path else weights)
+        except (URLError, OSError, RuntimeError) as err:
+            enum = models.get_model_weights(name).__name__
+            raise CourseError(
+                f"cannot download {enum}.{weights} ({type(err).__name__}: no network?); pass "
+                f"weights='path/to/{name}.pth' (a local copy of the torchvision file) or "
+                "weights=None to train from scratch"
+            ) from None
+        except (KeyError, ValueError) as err:
+            raise CourseError(f"unknown weights {weights!r} for {name}: {err}") from None
+        net.out_features = net.fc.in_features
+        if ours:
+            net.fc = (
+                nn.Identity()
+            )  # a course checkpoint keeps no classifier; torchvision's files do
+    if state is not None:
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0]
+            raise CourseError(f"{path}: not {name} weights ({first})") from None
+    if name != "small":
+        net.fc = nn.Identity()  # the source removes the last fc layer: features, not 1000 classes
+    return net
+
+
+def weights_file(weights: str | os.PathLike | None) -> Path | None:
+    """The local file `weights` names (checked to exist), or None for a torchvision name or None."""
     # A path (anything with a folder separator or a .pth/.pt suffix) is a local weights file.
     is_path = weights is not None and (
         isinstance(weights, os.PathLike) or "/" in weights or weights.endswith((".pth", ".pt"))
     )
-    path = Path(weights) if is_path else None
-    if path is not None and not path.is_file():
-        raise CourseError(f"{path}: weights file not found")
+    if not is_path:
+        return None
+    if not Path(weights).is_file():
+        raise CourseError(f"{weights}: weights file not found")
+    return Path(weights)
+
+
+def _read_weights(path: Path, name: str) -> tuple[dict, bool]:
+    """A weights file's state dict, and whether it came from a checkpoint of this course."""
     try:
-        net = models.get_model(name, weights=None if path else weights)
-    except (URLError, OSError, RuntimeError) as err:
-        enum = models.get_model_weights(name).__name__
-        raise CourseError(
-            f"cannot download {enum}.{weights} ({type(err).__name__}: no network?); pass weights='path/to/{name}.pth' "
-            "(a local copy of the torchvision file) or weights=None to train from scratch"
-        ) from None
-    except (KeyError, ValueError) as err:
-        raise CourseError(f"unknown weights {weights!r} for {name}: {err}") from None
-    if path is not None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            net.load_state_dict(state)
-        except (RuntimeError, OSError, EOFError, ValueError) as err:
-            first = str(err).strip().splitlines()[0]
-            raise CourseError(f"{path}: not {name} weights ({first})") from None
-    out_features = net.fc.in_features
-    # The source removes the last fc layer: we want features, not 1000 class scores.
-    net.fc = nn.Identity()
-    net.out_features = out_features
-    return net
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CourseError(f"{path}: not {name} weights ({first})") from None
+    if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
+        return state, False
+    trained = state.get("config", {}).get("backbone")
+    if trained != name:
+        raise CourseError(f"{path}: a checkpoint with backbone {trained!r}, not {name!r}")
+    prefix = "backbone."
+    return {k[len(prefix) :]: v for k, v in state["encoder"].items() if k.startswith(prefix)}, True
 
 
 class CNNModel(nn.Module):
@@ -106,6 +142,10 @@ class CNNModel(nn.Module):
             # drift in train mode, which the source's loop lets happen.
             self.backbone.eval()
         return self
+
+    def feature_extractor(self) -> tuple[nn.Module, str]:
+        """What the feature cache runs once per image, and the kind of output it stores."""
+        return self.backbone, "vector"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, H, W), or the backbone's cached features (B, F), to embeddings (B, E)."""
@@ -163,7 +203,22 @@ class LSTMModel(nn.Module):
             inputs = self.embedding_layer(predicted).unsqueeze(1)
         return torch.stack(sampled, 1)
 
-    @torch.no_grad()
+    def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple, None]:
+        """Step t=0 of decoding: the image goes in; the first word's log-probabilities and the state."""
+        outputs, state = self.lstm_layer(features.unsqueeze(1))
+        return self.linear_layer(outputs.squeeze(1)).log_softmax(-1), state, None
+
+    def step(self, tokens: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, None]:
+        """One more word: the previous words' ids (N,) in; the next word's log-probabilities out."""
+        outputs, state = self.lstm_layer(self.embedding_layer(tokens).unsqueeze(1), state)
+        return self.linear_layer(outputs.squeeze(1)).log_softmax(-1), state, None
+
+    @staticmethod
+    def reorder(state: tuple, index: torch.Tensor) -> tuple:
+        """The states of the rows `index` (beam search keeps some beams, drops others)."""
+        h, c = state
+        return h[:, index], c[:, index]  # (layers, N, hidden): the batch is dimension 1
+
     def beam_search(
         self,
         features: torch.Tensor,
@@ -172,72 +227,9 @@ class LSTMModel(nn.Module):
         end_id: int = 2,
         record: list | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keep the `beam_size` likeliest partial captions per image; all images at once.
-
-        Returns ids (B, max_seq_len), padded with <end> after the end, and each caption's summed
-        log-probability. With length_penalty a > 0, finished captions are compared by
-        score / ((5 + length) / 6) ** a (as in Google's NMT), which favours longer captions.
-        A `record` list receives, after each step, the kept beams' last tokens, parent beams,
-        summed log-probabilities and finished flags, each (B, K): helpers.beam_tree draws them.
-        """
-        batch, k = features.size(0), beam_size
-        outputs, (h, c) = self.lstm_layer(features.unsqueeze(1))
-        logp = self.linear_layer(outputs.squeeze(1)).log_softmax(-1)
-        vocab = logp.size(-1)
-        scores, tokens = logp.topk(k, dim=-1)  # (B, K): the first word of each beam
-        seqs = tokens.unsqueeze(-1)
-        finished = tokens == end_id
-        lengths = torch.ones_like(tokens)
-        if record is not None:
-            record.append((tokens, torch.full_like(tokens, -1), scores, finished))
-        h, c = h.repeat_interleave(k, dim=1), c.repeat_interleave(k, dim=1)  # (layers, B*K, H)
-        for _ in range(1, self.max_seq_len):
-            if finished.all():
-                break
-            inputs = self.embedding_layer(seqs[:, :, -1].reshape(-1)).unsqueeze(1)
-            outputs, (h, c) = self.lstm_layer(inputs, (h, c))
-            logp = self.linear_layer(outputs.squeeze(1)).log_softmax(-1).view(batch, k, vocab)
-            # A finished beam may only go on with <end>, at no cost, so its score stays fixed.
-            logp = torch.where(finished.unsqueeze(-1), torch.full_like(logp, -torch.inf), logp)
-            logp[..., end_id] = torch.where(finished, 0.0, logp[..., end_id])
-            best, index = (scores.unsqueeze(-1) + logp).view(batch, -1).topk(k, dim=-1)
-            beam, token = index // vocab, index % vocab
-            seqs = torch.cat(
-                [seqs.gather(1, beam.unsqueeze(-1).expand_as(seqs)), token.unsqueeze(-1)], -1
-            )
-            lengths = lengths.gather(1, beam) + (~finished.gather(1, beam)).long()
-            finished = finished.gather(1, beam) | (token == end_id)
-            scores = best
-            if record is not None:
-                record.append((token, beam, scores, finished))
-            flat = (beam + torch.arange(batch, device=beam.device).unsqueeze(1) * k).view(-1)
-            h, c = h[:, flat], c[:, flat]
-        pick = self._rank(scores, lengths, length_penalty).argmax(-1)
-        rows = torch.arange(batch, device=features.device)
-        ids = torch.full((batch, self.max_seq_len), end_id, dtype=seqs.dtype, device=seqs.device)
-        ids[:, : seqs.size(-1)] = seqs[rows, pick]
-        best, best_length = scores[rows, pick], lengths[rows, pick]
-        if k > 1:
-            # A beam can drop the greedy caption's prefix early and end up worse; keeping the greedy
-            # caption as a candidate guarantees beam search never returns a less likely one.
-            greedy = self.sample(features)
-            greedy_score = self.log_probability(features, greedy, end_id)
-            greedy_length = self._length(greedy, end_id)
-            better = self._rank(greedy_score, greedy_length, length_penalty) > self._rank(
-                best, best_length, length_penalty
-            )
-            ids[better], best[better] = greedy[better], greedy_score[better]
-        return ids, best
-
-    @staticmethod
-    def _rank(scores: torch.Tensor, lengths: torch.Tensor, length_penalty: float) -> torch.Tensor:
-        return scores / ((5 + lengths) / 6) ** length_penalty if length_penalty else scores
-
-    @staticmethod
-    def _length(ids: torch.Tensor, end_id: int) -> torch.Tensor:
-        """Words up to and including the first <end> (all of them when there is none)."""
-        ended = (ids == end_id).long().cumsum(1)
-        return (ended == 0).sum(1) + (ended[:, -1] > 0).long()
+        """Beam search (helpers.models.beam_search): ids (B, max_seq_len) and summed log-probabilities."""
+        ids, scores, _ = beam_search(self, features, beam_size, length_penalty, end_id, record)
+        return ids, scores
 
     @torch.no_grad()
     def log_probability(
@@ -246,10 +238,96 @@ class LSTMModel(nn.Module):
         """Summed log-probability of each caption in `ids` up to and including its first <end>."""
         inputs = torch.cat([features.unsqueeze(1), self.embedding_layer(ids[:, :-1])], 1)
         outputs, _ = self.lstm_layer(inputs)
-        logp = self.linear_layer(outputs).log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-        # Count words up to the first <end>: positions after it do not belong to the caption.
-        ended_before = (ids == end_id).long().cumsum(1) - (ids == end_id).long()
-        return (logp * (ended_before == 0)).sum(1)
+        return sum_until_end(self.linear_layer(outputs).log_softmax(-1), ids, end_id)
+
+
+def sum_until_end(logp: torch.Tensor, ids: torch.Tensor, end_id: int) -> torch.Tensor:
+    """Summed log-probabilities (B, T, V) of the words `ids` (B, T), up to and including the first <end>."""
+    logp = logp.gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    # Count words up to the first <end>: positions after it do not belong to the caption.
+    ended_before = (ids == end_id).long().cumsum(1) - (ids == end_id).long()
+    return (logp * (ended_before == 0)).sum(1)
+
+
+def _rank(scores: torch.Tensor, lengths: torch.Tensor, length_penalty: float) -> torch.Tensor:
+    return scores / ((5 + lengths) / 6) ** length_penalty if length_penalty else scores
+
+
+@torch.no_grad()
+def beam_search(
+    decoder: nn.Module,
+    features: torch.Tensor,
+    beam_size: int = 3,
+    length_penalty: float = 0.0,
+    end_id: int = 2,
+    record: list | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Keep the `beam_size` likeliest partial captions per image; all images at once.
+
+    Works for any decoder with `start`, `step`, `reorder` and `max_seq_len`: the chapter's LSTM
+    and the attention decoder. Returns ids (B, max_seq_len), padded with <end> after the end, each
+    caption's summed log-probability, and what the decoder reports per word (the attention
+    weights, (B, max_seq_len, L)) or None. With length_penalty a > 0, finished captions are
+    compared by score / ((5 + length) / 6) ** a (as in Google's NMT), which favours longer ones.
+    A `record` list receives, after each step, the kept beams' last tokens, parent beams, summed
+    log-probabilities and finished flags, each (B, K): helpers.beam_tree draws them.
+    """
+    batch, k = features.size(0), beam_size
+    rows = torch.arange(batch, device=features.device)
+    logp, state, extra = decoder.start(features)
+    vocab = logp.size(-1)
+    scores, tokens = logp.topk(k, dim=-1)  # (B, K): the first word of each beam
+    seqs = tokens.unsqueeze(-1)
+    # What the decoder reports per word, kept per beam: (B, K, words so far, ...).
+    extras = None if extra is None else extra.unsqueeze(1).unsqueeze(2).repeat(1, k, 1, 1)
+    finished = tokens == end_id
+    lengths = torch.ones_like(tokens)
+    if record is not None:
+        record.append((tokens, torch.full_like(tokens, -1), scores, finished))
+    state = decoder.reorder(state, rows.repeat_interleave(k))  # each image's state, K times
+    for _ in range(1, decoder.max_seq_len):
+        if finished.all():
+            break
+        logp, state, extra = decoder.step(seqs[:, :, -1].reshape(-1), state)
+        logp = logp.view(batch, k, vocab)
+        # A finished beam may only go on with <end>, at no cost, so its score stays fixed.
+        logp = torch.where(finished.unsqueeze(-1), torch.full_like(logp, -torch.inf), logp)
+        logp[..., end_id] = torch.where(finished, 0.0, logp[..., end_id])
+        best, index = (scores.unsqueeze(-1) + logp).view(batch, -1).topk(k, dim=-1)
+        beam, token = index // vocab, index % vocab
+        seqs = torch.cat(
+            [seqs.gather(1, beam.unsqueeze(-1).expand_as(seqs)), token.unsqueeze(-1)], -1
+        )
+        if extras is not None:
+            parents = rows.unsqueeze(1), beam
+            step_extra = extra.view(batch, k, 1, *extra.shape[1:])[parents]
+            extras = torch.cat([extras[parents], step_extra], 2)
+        lengths = lengths.gather(1, beam) + (~finished.gather(1, beam)).long()
+        finished = finished.gather(1, beam) | (token == end_id)
+        scores = best
+        if record is not None:
+            record.append((token, beam, scores, finished))
+        state = decoder.reorder(state, (beam + rows.unsqueeze(1) * k).view(-1))
+    pick = _rank(scores, lengths, length_penalty).argmax(-1)
+    ids = torch.full((batch, decoder.max_seq_len), end_id, dtype=seqs.dtype, device=seqs.device)
+    ids[:, : seqs.size(-1)] = seqs[rows, pick]
+    weights = None
+    if extras is not None:
+        weights = extras.new_zeros(batch, decoder.max_seq_len, *extras.shape[3:])
+        weights[:, : extras.size(2)] = extras[rows, pick]
+    best, best_length = scores[rows, pick], lengths[rows, pick]
+    if k > 1:
+        # A beam can drop the greedy caption's prefix early and end up worse; keeping the greedy
+        # caption (a beam of 1) as a candidate guarantees beam search never returns a less likely one.
+        greedy, greedy_score, greedy_weights = beam_search(decoder, features, 1, 0.0, end_id)
+        greedy_length = (greedy != end_id).sum(1) + (greedy == end_id).any(1).long()
+        better = _rank(greedy_score, greedy_length, length_penalty) > _rank(
+            best, best_length, length_penalty
+        )
+        ids[better], best[better] = greedy[better], greedy_score[better]
+        if weights is not None:
+            weights[better] = greedy_weights[better]
+    return ids, best, weights
 
 
 def init_forget_gate_bias(lstm: nn.LSTM, value: float = 1.0) -> None:
@@ -262,8 +340,28 @@ def init_forget_gate_bias(lstm: nn.LSTM, value: float = 1.0) -> None:
                 bias[quarter : 2 * quarter].fill_(value)
 
 
-def build_models(config: dict, vocab_size: int) -> tuple[CNNModel, LSTMModel]:
+DECODERS = ("lstm", "attention")  # the chapter's, and Show, Attend and Tell (helpers.attention)
+
+
+def build_models(config: dict, vocab_size: int) -> tuple[nn.Module, nn.Module]:
     """The encoder and decoder a config describes (the `config` stored in every checkpoint)."""
+    decoder = config.get("decoder", "lstm")  # checkpoints from before attention have none
+    if decoder == "attention":
+        from helpers.attention import AttentionDecoder, GridEncoder
+
+        encoder = GridEncoder(
+            config["backbone"], config.get("weights"), config["freeze"], config.get("grid", 0)
+        )
+        return encoder, AttentionDecoder(
+            encoder.out_features,
+            config["embedding_size"],
+            config["hidden_size"],
+            vocab_size,
+            config["max_seq_len"],
+            config.get("attention_size", config["hidden_size"]),
+        )
+    if decoder != "lstm":
+        raise CourseError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
     encoder = CNNModel(
         config["embedding_size"], config["backbone"], config.get("weights"), config["freeze"]
     )

@@ -27,3 +27,16 @@ class Source:
 def show_source(obj: object, lines: tuple[int, int] | None = None) -> Source:
     """The source of `obj` (optionally only lines a..b of it), displayed as code in the notebook."""
     return Source(obj, lines)
+
+
+def as_jpeg(fig, quality: int = 80):
+    """A figure shown as a JPEG instead of a PNG: photo-like figures stay small in a stored notebook."""
+    import io
+
+    from IPython.display import Image
+    from matplotlib import pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="jpeg", pil_kwargs={"quality": quality}, bbox_inches="tight")
+    plt.close(fig)  # shown once, as the JPEG, not again as a PNG when the cell ends
+    return Image(buffer.getvalue(), format="jpeg")

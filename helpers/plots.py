@@ -496,3 +496,141 @@ def plot_packing(
     )
     fig.tight_layout()
     return fig
+
+
+def plot_attention(
+    view: Image.Image,
+    words: Sequence[str],
+    weights: torch.Tensor,
+    boxes: Sequence[Sequence[Sequence[float]]] | None = None,
+    title: str = "",
+    ncols: int = 5,
+    width: float = 10.0,
+    dpi: int = FIGURE_DPI,
+) -> plt.Figure:
+    """The image, then for each word the attention that wrote it, upsampled over the image.
+
+    `weights` is (words, grid, grid), e.g. helpers.attention.attend_file's. Each map is scaled to
+    its own peak (bright = looked at most), and a + marks the peak cell. `boxes`, per word, are
+    (left, top, right, bottom) boxes in the view's pixels to outline (the objects a word names).
+    """
+    panels = len(words) + 1
+    ncols = max(1, min(ncols, panels))
+    nrows = (panels + ncols - 1) // ncols
+    cell = width / ncols
+    extent = (0, view.width, view.height, 0)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(width, nrows * (cell * view.height / view.width + 0.45) + 0.5 * bool(title)),
+        squeeze=False,
+        dpi=dpi,
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(view)
+    axes.flat[0].set_title("image", fontsize=FONT_SIZE)
+    g = weights.shape[-1]
+    for i, (ax, word, w) in enumerate(zip(axes.flat[1:], words, weights, strict=False)):
+        w = w.detach().cpu().float().numpy()
+        ax.imshow(view.convert("L"), cmap="gray", extent=extent)
+        ax.imshow(w, cmap="inferno", alpha=0.6, extent=extent, interpolation="bilinear", vmin=0)
+        row, col = divmod(int(w.argmax()), g)
+        ax.plot(
+            (col + 0.5) * view.width / g,
+            (row + 0.5) * view.height / g,
+            "+",
+            color="cyan",
+            ms=14,
+            mew=2.5,
+        )
+        for left, top, right, bottom in boxes[i] if boxes else ():
+            ax.add_patch(
+                Rectangle((left, top), right - left, bottom - top, fill=False, ec="lime", lw=2)
+            )
+        ax.set_xlim(0, view.width)
+        ax.set_ylim(view.height, 0)
+        ax.set_title(word, fontsize=FONT_SIZE + 1)
+    if title:
+        fig.suptitle(title, fontsize=FONT_SIZE + 1, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def draw_attention_step(dpi: int = FIGURE_DPI) -> plt.Figure:
+    """One step t of the attention decoder: scores from the grid and h, softmax, context, LSTMCell."""
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=dpi)
+    ax.set_xlim(-0.2, 10.2)
+    ax.set_ylim(-0.45, 4.3)
+    ax.axis("off")
+    alphas = [0.02, 0.05, 0.02, 0.60, 0.12, 0.03, 0.10, 0.04, 0.02]  # an example: sums to 1
+    for k in range(9):  # the grid of features, and the same grid of weights
+        r, c = divmod(k, 3)
+        ax.add_patch(Rectangle((0.2 + 0.45 * c, 3.0 - 0.45 * r), 0.42, 0.42, fc=_CNN, ec="#444"))
+        shade = plt.cm.inferno(0.15 + 0.85 * alphas[k] / max(alphas))
+        ax.add_patch(Rectangle((4.1 + 0.45 * c, 3.0 - 0.45 * r), 0.42, 0.42, fc=shade, ec="#444"))
+        ax.text(
+            4.31 + 0.45 * c,
+            3.21 - 0.45 * r,
+            f"{alphas[k]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=FONT_SIZE - 2,
+            color="white" if alphas[k] < 0.3 else "black",
+        )
+    ax.text(0.85, 3.75, "grid: L places,\na vector $f_i$ each", ha="center", va="bottom")
+    ax.text(4.75, 3.75, r"weights $\alpha_{t,i}$ (sum 1)", ha="center", va="bottom")
+    _box(ax, 0.85, 0.6, 1.3, 0.55, "$h_{t-1}$\n(memory)", _LSTM)
+    _box(ax, 2.55, 2.55, 1.5, 0.9, "score each place\n$w^T \\tanh(W_f f_i$\n$+ W_h h_{t-1})$", _EMB)
+    _arrow(ax, (1.55, 2.75), (1.8, 2.65))
+    _arrow(ax, (1.2, 0.88), (2.2, 2.1))
+    _arrow(ax, (3.3, 2.55), (4.05, 2.75))
+    ax.text(3.68, 2.35, "softmax", ha="center", va="top", fontsize=FONT_SIZE - 1)
+    _box(ax, 6.35, 2.55, 1.5, 0.9, "context $z_t$\n$\\beta_t \\sum_i \\alpha_{t,i} f_i$", _EMB)
+    _arrow(ax, (5.5, 2.75), (5.6, 2.65))
+    _box(ax, 4.75, 0.6, 1.5, 0.55, "previous word\n$y_{t-1}$ embedded", _WORD)
+    _box(ax, 8.0, 1.45, 1.2, 0.6, "LSTMCell", _LSTM)
+    _arrow(ax, (6.9, 2.1), (7.6, 1.75))
+    _arrow(ax, (5.5, 0.6), (7.5, 1.3))
+    ax.text(8.0, 0.95, "(and $h_{t-1}, c_{t-1}$)", ha="center", va="top", fontsize=FONT_SIZE - 1)
+    _box(ax, 8.0, 3.0, 1.2, 0.5, "word $y_t$", _WORD)
+    _arrow(ax, (8.0, 1.75), (8.0, 2.75))
+    ax.text(8.7, 2.25, "Linear,\nsoftmax", ha="left", va="center", fontsize=FONT_SIZE - 1)
+    _arrow(ax, (8.6, 1.45), (9.9, 1.45))
+    ax.text(9.25, 1.2, "$h_t$: next step", ha="center", va="top", fontsize=FONT_SIZE - 1)
+    ax.set_title(
+        "One step of Show, Attend and Tell: where to look depends on what was said so far",
+        fontsize=FONT_SIZE + 1,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def plot_pointing_game(summary: Mapping, dpi: int = FIGURE_DPI) -> plt.Figure:
+    """Bars of the pointing game's hit rate next to its chance and uniform-attention rates, per group.
+
+    `summary` is helpers.attention.PointingGame.summary(): the rates overall and under "by".
+    """
+    order = ("colour", "shape", "one shape", "two shapes")
+    by = summary["by"]
+    groups = [("all", summary), *((g, by[g]) for g in order if g in by)]
+    fig, ax = plt.subplots(figsize=(9, 3.8), dpi=dpi)
+    kinds = (
+        ("hit", "attention's peak", "#1f4e79"),
+        ("chance", "chance (box area)", "#bbbbbb"),
+        ("uniform", "uniform attention", "#f4b183"),
+    )
+    for k, (key, label, color) in enumerate(kinds):
+        xs = [g + (k - 1) * 0.27 for g in range(len(groups))]
+        values = [row[key] for _, row in groups]
+        ax.bar(xs, values, 0.26, label=label, color=color)
+        for x, v in zip(xs, values, strict=True):
+            ax.text(x, v + 0.02, f"{v:.0%}", ha="center", va="bottom", fontsize=FONT_SIZE - 1)
+    ax.set_xticks(range(len(groups)), [f"{name}\n({row['words']} words)" for name, row in groups])
+    ax.set_ylim(0, 1.12)
+    ax.set_ylabel("share of named words")
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    ax.set_title("Pointing game: is the attention's peak inside the named object's box?")
+    fig.tight_layout()
+    return fig

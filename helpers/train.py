@@ -33,7 +33,7 @@ from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError, run_cli
 from helpers.features import CachedCaptions, ensure_features
 from helpers.images import ensure_resized, eval_transform, load_rgb, train_transform
-from helpers.models import BACKBONES, build_models
+from helpers.models import BACKBONES, DECODERS, build_models, weights_file
 from helpers.vocabulary import ensure_vocabulary
 
 # A run may be resumed with more epochs, other loader workers or mixed precision; any other change
@@ -42,7 +42,9 @@ RESUMABLE = ("epochs", "num_workers", "amp")
 
 
 # Settings that are counts or sizes of at least 1.
-POSITIVE = ("views", "threshold", "batch_size", *SIZES)
+POSITIVE = ("views", "threshold", "batch_size", "attention_size", *SIZES)
+# Weights that may be 0 (off); the other floats must be above 0.
+OPTIONAL_WEIGHTS = ("attention_penalty",)
 
 
 @dataclass
@@ -51,7 +53,8 @@ class TrainConfig:
 
     dataset: str = "tiny"  # "tiny", "coco2014" (data_dir/coco) or a COCO-layout folder
     backbone: str = "small"  # "small" (learns from scratch) or resnet18/34/50/101/152
-    weights: str | None = None  # e.g. "IMAGENET1K_V1" or a local .pth file, for ResNets
+    decoder: str = "lstm"  # "lstm" (the chapter's) or "attention" (Show, Attend and Tell)
+    weights: str | None = None  # "IMAGENET1K_V1", a .pth file, or a course checkpoint (.pt)
     freeze: bool = True  # as the source: only Linear + BatchNorm + the decoder learn (small: after pretraining)
     cache_features: bool = True  # frozen backbone: its features once per image, not per caption
     views: int = 8  # cached views per training image: centre crop (+ mirror) + random crops
@@ -71,6 +74,9 @@ class TrainConfig:
     seed: int = 0  # weights, shuffling, crops: the same seed, the same run on a CPU
     num_workers: int = 0  # image-loading processes; 4-8 on real COCO without the feature cache
     amp: bool = False  # mixed precision on CUDA (bf16 where supported, else fp16 with scaling)
+    grid: int = 0  # attention: pool the feature map to grid x grid (0: as the backbone gives it; 14 for COCO)
+    attention_size: int = 256  # attention: the size of the layer that scores each place
+    attention_penalty: float = 0.0  # attention: doubly stochastic regulariser (paper: 1)
 
     def check(self) -> TrainConfig:
         """Every value checked before any work: one line naming the setting, else the config."""
@@ -80,6 +86,16 @@ class TrainConfig:
             non_negative(name, getattr(self, name))
         for name in ("lr", "clip"):
             finite(name, getattr(self, name), minimum=0.0, above=True)
+        for name in OPTIONAL_WEIGHTS:
+            finite(name, getattr(self, name), minimum=0.0)
+        non_negative("grid", self.grid)
+        weights_file(self.weights)  # a weights file that is not there: now, not after the data
+        if self.decoder not in DECODERS:
+            raise CourseError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
+        if self.decoder == "attention" and self.num_layers != 1:
+            raise CourseError(
+                f"num_layers must be 1 with the attention decoder (one LSTMCell), got {self.num_layers}"
+            )
         if self.backbone not in BACKBONES:
             raise CourseError(
                 f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
@@ -92,8 +108,9 @@ class TrainConfig:
         return self
 
     def run_dir(self) -> Path:
-        """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>."""
-        return data_dir() / "checkpoints" / f"{dataset_name(self.dataset)}-{self.backbone}"
+        """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>[-attention]."""
+        suffix = "" if self.decoder == "lstm" else f"-{self.decoder}"
+        return data_dir() / "checkpoints" / f"{dataset_name(self.dataset)}-{self.backbone}{suffix}"
 
     @property
     def cached(self) -> bool:
@@ -129,16 +146,23 @@ def _captions(cfg: TrainConfig, vocab, split: str, transform=None) -> CocoCaptio
 
 def feature_cache_path(cfg: TrainConfig, split: str) -> Path:
     """Where the cached features of a split live: data_dir/features/<dataset>_<split>_<...>.pt."""
-    name = f"{dataset_name(cfg.dataset)}_{split}_{cfg.backbone}_{cfg.resize}_{cfg.crop}.pt"
+    # One vector per image and a grid per image are different caches: both decoders keep theirs.
+    grid = "" if cfg.decoder == "lstm" else f"_grid{cfg.grid or ''}"
+    # Another seed crops (and pretrains) differently: its own file, so seeds do not evict each other.
+    seed = f"_seed{cfg.seed}" if cfg.seed else ""
+    name = (
+        f"{dataset_name(cfg.dataset)}_{split}_{cfg.backbone}_{cfg.resize}_{cfg.crop}{grid}{seed}.pt"
+    )
     return data_dir() / "features" / name
 
 
 def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
     """A split's captions with its cached features (each process extracts a share when building)."""
     captions = _captions(cfg, vocab, split)
+    extractor, kind = encoder.feature_extractor()
     features = ensure_features(
         feature_cache_path(cfg, split),
-        encoder.backbone,
+        extractor,
         cfg.backbone,
         captions.image_files(),
         cfg.crop,
@@ -148,6 +172,7 @@ def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, prog
         progress,
         cfg.num_workers,
         run,
+        kind,
     )
     return CachedCaptions(captions, features)
 
@@ -264,17 +289,20 @@ def validation_loss(encoder, decoder, loader, device, run: Distributed | None = 
     return total / words
 
 
-def _changed(old: dict, cfg: TrainConfig) -> list[str]:
-    """Settings of a stored run that differ from `cfg`, besides how long to train and how to load."""
-    new = dataclasses.asdict(cfg)
-    return [k for k in new if k not in RESUMABLE and old.get(k) != new[k]]
+def _changed(old: dict, cfg: TrainConfig) -> dict:
+    """Settings of a stored run that differ from `cfg` (with their stored values), besides how
+    long to train and how to load."""
+    new, defaults = dataclasses.asdict(cfg), dataclasses.asdict(TrainConfig())
+    # A setting added since the run was stored had its default then (e.g. decoder="lstm").
+    was = {k: old.get(k, defaults[k]) for k in new}
+    return {k: was[k] for k in new if k not in RESUMABLE and was[k] != new[k]}
 
 
 def _resume(path: Path, cfg: TrainConfig, encoder, decoder, optimizer) -> tuple[int, int, History]:
     ckpt = read_checkpoint(path)
     changed = _changed(ckpt["config"], cfg)
     if changed:
-        was = ", ".join(f"{k}={ckpt['config'].get(k)!r}" for k in changed)
+        was = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         raise CourseError(
             f"{path}: was trained with other settings ({was}); use another --out folder or --fresh"
         )
@@ -370,7 +398,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     model_enc, model_dec = encoder, decoder
     if run.world > 1:
         ids = [device.index] if device.type == "cuda" else None
-        model_enc = DistributedDataParallel(encoder, device_ids=ids)
+        # A frozen grid encoder (attention) has nothing to train, and DDP refuses such a module.
+        if any(p.requires_grad for p in encoder.parameters()):
+            model_enc = DistributedDataParallel(encoder, device_ids=ids)
         model_dec = DistributedDataParallel(decoder, device_ids=ids)
     amp = _autocast(cfg, run, progress)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
@@ -393,6 +423,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
         for batch in bar:
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                 loss, _ = step_loss(model_enc, model_dec, batch, criterion, device)
+                if cfg.decoder == "attention" and cfg.attention_penalty:
+                    loss = loss + decoder.penalty(cfg.attention_penalty)  # Show, Attend and Tell's
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
@@ -468,7 +500,7 @@ def _arg_type(name: str, default: object):
     if isinstance(default, int):
         return arg(non_negative)
     if isinstance(default, float):
-        return arg(finite, float, minimum=0.0, above=True)
+        return arg(finite, float, minimum=0.0, above=name not in OPTIONAL_WEIGHTS)
     return str
 
 

@@ -262,6 +262,7 @@ def _table(small_coco: Path, checkpoint: Path, tmp: Path) -> list[tuple]:
         (caption, [str(imgs / "x.png"), "--checkpoint", str(tmp / "none.pt")], "not found"),
         (caption, [str(imgs / "x.png"), "--checkpoint", "{oldckpt}"], "missing config key crop"),
         (caption, [str(imgs / "x.png"), *c, "--device", "tpu"], "--device tpu"),
+        (caption, [str(imgs / "x.png"), *c, "--attention-map", "m.png"], "--decoder attention"),
         # evaluate
         (evaluate, [*ev, "--beam-size", "0"], "--beam-size: must be"),
         (evaluate, [*ev, "--batch-size", "-3"], "--batch-size: must be"),
@@ -289,6 +290,12 @@ def _table(small_coco: Path, checkpoint: Path, tmp: Path) -> list[tuple]:
         (train, ["--out", str(afile)], f"{afile}: is a file"),
         (train, ["--device", "tpu"], "--device tpu"),
         (train, ["--dataset", str(tmp / "nowhere")], str(tmp / "nowhere")),
+        (train, ["--decoder", "transformer"], "decoder must be one of lstm, attention"),
+        (train, ["--decoder", "attention", "--num-layers", "2"], "num_layers must be 1"),
+        (train, ["--grid", "-1"], "--grid: must be"),
+        (train, ["--attention-size", "0"], "--attention-size: must be"),
+        (train, ["--attention-penalty", "-1"], "--attention-penalty: must be at least 0"),
+        (train, ["--weights", str(tmp / "gone.pt")], "gone.pt: weights file not found"),
         # vocabulary
         (vocabulary, ["--annotations", str(ann), "--out", str(ann)], "is also an input"),
         (

@@ -118,3 +118,17 @@ def test_plot_history_marks_the_lowest_validation_loss():
     stars = [line for line in loss_ax.get_lines() if line.get_marker() == "*"]
     assert [tuple(s.get_xydata()[0]) for s in stars] == [(3.0, 0.5)]
     assert any(line.get_marker() == "*" for line in ppl_ax.get_lines())
+
+
+def test_notebook_11_soft_attention_equals_helpers():
+    from helpers.attention import SoftAttention
+
+    ns = notebook_code("11_attention.ipynb", "class SoftAttention")
+    torch.manual_seed(0)
+    theirs, mine = SoftAttention(20, 16, 12), ns["SoftAttention"](20, 16, 12)
+    assert not torch.equal(mine.score_layer.weight, theirs.score_layer.weight)
+    mine.load_state_dict(theirs.state_dict())
+    features, h = torch.randn(3, 9, 20), torch.randn(3, 16)
+    got = mine(features, mine.feature_layer(features), h)
+    want = theirs(features, theirs.feature_layer(features), h)
+    assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))

@@ -57,10 +57,11 @@ def _torchrun(dataset: Path, out: Path, data: Path, **settings) -> subprocess.Po
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.parametrize("decoder", ["lstm", "attention"])
 def test_two_processes_match_one_with_the_same_global_batch(
-    small_coco, small_config, tmp_path, monkeypatch
+    small_coco, small_config, tmp_path, monkeypatch, decoder
 ):
-    proc = _torchrun(small_coco, tmp_path / "ddp", tmp_path / "data_ddp", epochs=2)
+    proc = _torchrun(small_coco, tmp_path / "ddp", tmp_path / "data_ddp", epochs=2, decoder=decoder)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr[-2000:]
     # Only rank 0 prints and writes: one line per epoch, one last and one best checkpoint, no stray
@@ -74,7 +75,8 @@ def test_two_processes_match_one_with_the_same_global_batch(
     ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data_one"))
-    one = train(small_config(small_coco, **SETTINGS), out=tmp_path / "one", progress=False)
+    cfg = small_config(small_coco, **SETTINGS, decoder=decoder)
+    one = train(cfg, out=tmp_path / "one", progress=False)
     assert ddp["step"] == 2 * 19  # 300 captions in global batches of 16: 19 steps per epoch
     # Same data order and global batch; the per-process means, BatchNorm over 8 instead of 16 and
     # float sums in another order keep them from being equal to the bit.
@@ -99,7 +101,12 @@ def test_two_processes_match_one_with_the_same_global_batch(
         key = stored["key"]
         assert key["images_sha256"] == images_digest(files)
         alone = extract_features(
-            encoder.backbone, files, key["crop"], key["views"], seed=key["seed"], progress=False
+            encoder.feature_extractor()[0],
+            files,
+            key["crop"],
+            key["views"],
+            seed=key["seed"],
+            progress=False,
         )
         torch.testing.assert_close(stored["features"], alone)
 

@@ -1,0 +1,83 @@
+"""The chapter's decoder against Show, Attend and Tell on the tiny COCO val split, over seeds.
+
+For each seed, trains (or reuses) the chapter's model and an attention model on the same frozen,
+pretrained backbone (the chapter model's own, so only the decoder differs) and the same 15 epochs,
+then scores both on tiny val, greedy and with a beam of 3: BLEU-4, METEOR and CIDEr against the
+four references the humans face, right colours / shapes / both on one-shape and two-shape images,
+and the pointing game (hit rate, chance rate, uniform-attention rate). Prints one JSON line per
+seed, then the summary (mean and range over seeds) with the human agreement.
+Run: python benchmarks/attention_tiny.py [--seeds 0 1 2] [--beams 1 3]   (3-4 minutes per seed)
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+from helpers.attention import tiny_report
+from helpers.caption import Captioner
+from helpers.datasets import data_dir, dataset_split
+from helpers.metrics import human_agreement
+from helpers.train import TrainConfig, ensure_checkpoint
+
+p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+p.add_argument("--beams", type=int, nargs="+", default=[1, 3], help="beam sizes (1 = greedy)")
+p.add_argument("--skip", nargs="*", default=["SPICE"], help="metrics to skip (SPICE is slow)")
+args = p.parse_args()
+val = dataset_split("tiny", "val")
+
+
+def runs(seed: int) -> dict:
+    """Both models of one seed: the default runs for seed 0, folders of their own for the others."""
+    chapter = TrainConfig(seed=seed)
+    folder = None if seed == 0 else data_dir() / "checkpoints" / f"tiny-small-seed{seed}"
+    began = time.perf_counter()
+    best = ensure_checkpoint(chapter, folder)
+    seconds = {"chapter": round(time.perf_counter() - began, 1)}
+    attention = TrainConfig(seed=seed, decoder="attention", weights=str(best))
+    folder = None if seed == 0 else data_dir() / "checkpoints" / f"tiny-small-attention-seed{seed}"
+    began = time.perf_counter()
+    found = {"chapter": best, "attention": ensure_checkpoint(attention, folder)}
+    seconds["attention"] = round(time.perf_counter() - began, 1)
+    return found, seconds
+
+
+def flat(report: dict) -> dict:
+    """One level of keys: metrics, then <group> <what> of the objects and the pointing game."""
+    row = dict(report["metrics"])
+    for group, scores in report["objects"].items():
+        row.update({f"{group} {k}": round(v, 3) for k, v in scores.items()})
+    if "pointing" in report:
+        game = report["pointing"]
+        row.update({f"pointing {k}": game[k] for k in ("hit", "chance", "uniform", "words")})
+        row.update({f"pointing {g} hit": v["hit"] for g, v in game["by"].items()})
+    return row
+
+
+rows = {}
+for seed in args.seeds:
+    found, seconds = runs(seed)
+    line = {"benchmark": "attention_tiny", "seed": seed, "train_seconds_if_trained": seconds}
+    for name, path in found.items():
+        captioner = Captioner(path, device="cpu")
+        for beam in args.beams:
+            key = name if beam == 1 else f"{name}, beam {beam}"
+            report = tiny_report(captioner, val.annotations, val.images, args.skip, beam)
+            rows.setdefault(key, []).append(flat(report))
+            line[key] = rows[key][-1]
+    print(json.dumps(line), flush=True)
+
+summary = {"benchmark": "attention_tiny", "seeds": args.seeds}
+for name, per_seed in rows.items():
+    summary[name] = {
+        key: {
+            "mean": round(statistics.mean(r[key] for r in per_seed), 3),
+            "min": min(r[key] for r in per_seed),
+            "max": max(r[key] for r in per_seed),
+        }
+        for key in per_seed[0]
+    }
+humans = human_agreement(val.annotations, skip=args.skip)
+summary["humans"] = {k: round(v, 3) for k, v in humans.scores.items()}
+print(json.dumps(summary))
