@@ -26,6 +26,7 @@ from helpers import (
     images,
     karpathy,
     tiny_coco,
+    tiny_video,
     train,
     vocabulary,
 )
@@ -347,6 +348,9 @@ def _table(small_coco: Path, checkpoint: Path, tmp: Path) -> list[tuple]:
         (tiny_coco, ["--val", "-1", "--out", "t"], "--val: must be"),
         (tiny_coco, ["--seed", "-1", "--out", "t"], "--seed: must be"),
         (tiny_coco, ["--out", str(afile)], str(afile)),
+        (tiny_video, ["--train", "0", "--out", "t"], "--train: must be"),
+        (tiny_video, ["--val", "-1", "--out", "t"], "--val: must be"),
+        (tiny_video, ["--out", str(afile)], str(afile)),
         # karpathy
         (karpathy, [str(tmp / "dataset_coco.json"), "--out", "k"], "dataset_coco.json"),
         (karpathy, [str(ann), "--restval", "keep"], "invalid choice"),
