@@ -8,7 +8,7 @@ from urllib.error import URLError
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchvision import models
 
 from helpers.errors import CourseError
@@ -148,7 +148,14 @@ class CNNModel(nn.Module):
         return self.backbone, "vector"
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images (B, 3, H, W), or the backbone's cached features (B, F), to embeddings (B, E)."""
+        """Images (B, 3, H, W), or the backbone's cached features (B, F), to embeddings (B, E).
+
+        A video's frames (B, T, 3, H, W), or their cached features (B, T, F), go through the same
+        CNN as B*T images and come out as one embedding per frame (B, T, E).
+        """
+        if images.dim() in (3, 5):
+            b, t = images.shape[:2]
+            return self(images.flatten(0, 1)).view(b, t, -1)
         if images.dim() == 2:  # features from helpers.features: the backbone already ran
             features = images
         elif self.freeze:
@@ -181,32 +188,41 @@ class LSTMModel(nn.Module):
         init_forget_gate_bias(self.lstm_layer, forget_bias)
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor, lengths) -> torch.Tensor:
-        """Logits for the packed targets: row k scores the k-th word of `pack_padded_sequence(captions)`."""
+        """Logits for the packed targets: row k scores the k-th word of `pack_padded_sequence(captions)`.
+
+        `features` is the image embedding (B, E), or one embedding per video frame (B, T, E): the
+        frames go in at t = 0..T-1, then the words follow. The chapter's model is the case T = 1.
+        """
+        frames = features.unsqueeze(1) if features.dim() == 2 else features
         embeddings = self.embedding_layer(captions)
-        embeddings = torch.cat((features.unsqueeze(1), embeddings), 1)
+        embeddings = torch.cat((frames, embeddings), 1)
         # Lengths must live on the CPU for packing, even when the model runs on CUDA.
         lengths = torch.as_tensor(lengths, dtype=torch.int64, device="cpu")
-        packed = pack_padded_sequence(embeddings, lengths, batch_first=True)
+        t = frames.size(1)
+        packed = pack_padded_sequence(embeddings, lengths + (t - 1), batch_first=True)
         hiddens, _ = self.lstm_layer(packed)
+        if t > 1:  # a video: the outputs before the last frame predict nothing, drop them
+            padded, _ = pad_packed_sequence(hiddens, batch_first=True)
+            hiddens = pack_padded_sequence(padded[:, t - 1 :], lengths, batch_first=True)
         return self.linear_layer(hiddens.data)
 
     @torch.no_grad()
     def sample(self, features: torch.Tensor, states=None) -> torch.Tensor:
         """Greedy decoding, as the source: the most likely word at each step, `max_seq_len` steps."""
         sampled = []
-        inputs = features.unsqueeze(1)
+        inputs = features.unsqueeze(1) if features.dim() == 2 else features  # video: all frames
         for _ in range(self.max_seq_len):
             hiddens, states = self.lstm_layer(inputs, states)
-            outputs = self.linear_layer(hiddens.squeeze(1))
+            outputs = self.linear_layer(hiddens[:, -1])
             predicted = outputs.argmax(1)
             sampled.append(predicted)
             inputs = self.embedding_layer(predicted).unsqueeze(1)
         return torch.stack(sampled, 1)
 
     def start(self, features: torch.Tensor) -> tuple[torch.Tensor, tuple, None]:
-        """Step t=0 of decoding: the image goes in; the first word's log-probabilities and the state."""
-        outputs, state = self.lstm_layer(features.unsqueeze(1))
-        return self.linear_layer(outputs.squeeze(1)).log_softmax(-1), state, None
+        """The image (or every frame) goes in; the first word's log-probabilities and the state."""
+        outputs, state = self.lstm_layer(features.unsqueeze(1) if features.dim() == 2 else features)
+        return self.linear_layer(outputs[:, -1]).log_softmax(-1), state, None
 
     def step(self, tokens: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, None]:
         """One more word: the previous words' ids (N,) in; the next word's log-probabilities out."""
@@ -236,8 +252,10 @@ class LSTMModel(nn.Module):
         self, features: torch.Tensor, ids: torch.Tensor, end_id: int = 2
     ) -> torch.Tensor:
         """Summed log-probability of each caption in `ids` up to and including its first <end>."""
-        inputs = torch.cat([features.unsqueeze(1), self.embedding_layer(ids[:, :-1])], 1)
+        frames = features.unsqueeze(1) if features.dim() == 2 else features
+        inputs = torch.cat([frames, self.embedding_layer(ids[:, :-1])], 1)
         outputs, _ = self.lstm_layer(inputs)
+        outputs = outputs[:, frames.size(1) - 1 :]  # from the last frame on, each scores a word
         return sum_until_end(self.linear_layer(outputs).log_softmax(-1), ids, end_id)
 
 
