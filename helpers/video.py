@@ -1,5 +1,6 @@
 """Reading video clips with PyAV: T frames sampled evenly, one decoded frame in memory at a time;
-and MSR-VTT-layout annotations (a `videos` list and a `sentences` list), checked once."""
+MSR-VTT-layout annotations (a `videos` list and a `sentences` list), checked once; and the
+feature cache of every clip's frames."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torch import nn
+from tqdm import tqdm
 
+from helpers.datasets import in_data_dir
 from helpers.errors import CourseError
+from helpers.features import FORMAT as FEATURES_FORMAT
+from helpers.features import _read_cache, _save_cache, images_digest, output_shape, weights_digest
 from helpers.files import read_json
+from helpers.images import MEAN, STD
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 
@@ -170,3 +178,56 @@ def load_videos(
                 )
             )
     return items, skipped
+
+
+def clip_tensor(clip: Clip, crop: int) -> torch.Tensor:
+    """A clip's frames as the CNN takes them: (T, 3, crop, crop), centre-cropped and normalised."""
+    frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
+    top = round((frames.shape[-2] - crop) / 2)  # as torchvision's CenterCrop
+    left = round((frames.shape[-1] - crop) / 2)
+    frames = frames[:, :, top : top + crop, left : left + crop]
+    mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
+    return (frames - mean) / std
+
+
+@torch.inference_mode()
+def ensure_clip_features(
+    path: str | os.PathLike,
+    backbone: nn.Module,
+    backbone_name: str,
+    items: list[VideoItem],
+    t: int = 8,
+    resize: int = 56,
+    crop: int = 48,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The frozen CNN's features of T frames of every clip, (clips, T, F): cached at `path`, reused
+    while the key matches (backbone and weights, T, sizes, the clips), else rebuilt with a notice.
+    """
+    path = Path(path)
+    backbone.eval()
+    key = {
+        "format": FEATURES_FORMAT,
+        "backbone": backbone_name,
+        "weights_sha256": weights_digest(backbone),
+        "output": "frames",
+        "shape": output_shape(backbone, crop),
+        "resize": resize,
+        "crop": crop,
+        "normalize": [list(MEAN), list(STD)],
+        "images": len(items),  # clips
+        "views": t,  # frames per clip
+        "images_sha256": images_digest([i.path for i in items]),
+    }
+    features, why = _read_cache(path, key)
+    if features is not None:
+        return features
+    if why:
+        print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
+    rows = []
+    for item in tqdm(items, desc="extracting frame features", unit="clip", disable=not progress):
+        frames = clip_tensor(read_clip(item.path, t, size=resize), crop)
+        rows.append(backbone(frames).flatten(1).float())
+    features = torch.stack(rows) if rows else torch.empty(0, t, 0)
+    _save_cache(path, key, features)
+    return features

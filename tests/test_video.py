@@ -200,3 +200,23 @@ def test_an_msrvtt_file_is_read_by_changing_one_path(tmp_path, tiny):
     bad.write_text(json.dumps({"videos": entries}))
     with pytest.raises(CourseError, match="needs 'videos' and 'sentences' lists"):
         load_videos(bad, videos)
+
+
+def test_frame_features_are_cached_per_clip(tiny, tmp_path, capsys):
+    import torch
+
+    from helpers.models import build_backbone
+    from helpers.video import clip_tensor, ensure_clip_features
+
+    torch.manual_seed(0)
+    backbone = build_backbone("small").eval()
+    items, _ = load_videos(tiny / "videodatainfo.json", tiny / "videos", "validate")
+    path = tmp_path / "frames.pt"
+    features = ensure_clip_features(path, backbone, "small", items, t=4, progress=False)
+    assert features.shape == (6, 4, 512) and capsys.readouterr().out == ""
+    by_hand = backbone(clip_tensor(read_clip(items[2].path, 4, size=56), 48)).flatten(1)
+    assert torch.allclose(features[2], by_hand, atol=1e-5)
+    again = ensure_clip_features(path, backbone, "small", items, t=4, progress=False)
+    assert torch.equal(again, features) and capsys.readouterr().out == ""
+    more = ensure_clip_features(path, backbone, "small", items, t=6, progress=False)
+    assert more.shape == (6, 6, 512) and "stale (other views" in capsys.readouterr().out
