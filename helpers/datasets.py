@@ -79,3 +79,33 @@ def dataset_name(dataset: str | os.PathLike) -> str:
     # A folder's name alone could clash with a named dataset or another folder of that name.
     digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:8]
     return f"{Path(dataset).name}-{digest}"
+
+
+def generator_main(
+    argv: list[str] | None,
+    prog: str,
+    description: str,
+    name: str,
+    generate,
+    defaults: dict,
+    units: str,
+) -> Path:
+    """The command line of a dataset generator (tiny COCO, tiny video): parse, check, generate."""
+    from helpers.checks import arg, non_negative, parser, positive, writable_folder
+
+    p = parser(prog, description)
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"output folder (default: data_dir/{name})"
+    )
+    p.add_argument("--seed", type=arg(non_negative), default=defaults["seed"])
+    for flag, key in (("--train", "n_train"), ("--val", "n_val")):
+        help_text = f"number of {flag[2:]} {units}"
+        p.add_argument(flag, type=arg(positive), default=defaults[key], help=help_text)
+    p.add_argument(
+        "--force", action="store_true", help="regenerate even if an identical one exists"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    out = args.out or data_dir() / name
+    writable_folder(out, create=False)  # built beside it, then renamed into place
+    return generate(out, args.seed, args.train, args.val, args.force, not args.quiet)

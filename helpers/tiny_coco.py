@@ -8,11 +8,8 @@ The same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +17,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from helpers.checks import arg, non_negative, parser, positive, writable_folder
-from helpers.datasets import data_dir
-from helpers.errors import CourseError, run_cli
-from helpers.files import read_json, write_json
+from helpers.datasets import data_dir, generator_main
+from helpers.errors import run_cli
+from helpers.files import generated_folder, generator_params, read_json, write_json
 
 MANIFEST = "tiny_coco.json"
 VERSION = 1
@@ -305,45 +301,17 @@ def generate_tiny_coco(
 ) -> Path:
     """Write the tiny COCO to `out`; keep an identical one, replace only a folder we wrote."""
     out = Path(out)
-    for name, value in (("n_train", n_train), ("n_val", n_val)):
-        if not isinstance(value, int) or value < 1:
-            raise CourseError(f"{out}: {name} must be a positive whole number, got {value!r}")
-    # The generator's own source is part of the key, so a changed generator rebuilds the data.
-    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    params = {
-        "version": VERSION,
-        "generator": source,
-        "seed": seed,
-        "n_train": n_train,
-        "n_val": n_val,
-    }
-    if out.exists():
-        if not out.is_dir():
-            raise CourseError(f"{out}: exists and is not a folder")
-        if is_tiny_coco(out):
-            manifest = read_json(out / MANIFEST, "tiny COCO manifest")
-            if not force and all(manifest.get(k) == v for k, v in params.items()):
-                return out
-        elif any(out.iterdir()):
-            raise CourseError(
-                f"{out}: folder is not empty and is not a tiny COCO; refusing to overwrite it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target, then swap in: an interrupted run never leaves a half dataset.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        stats = {
-            "train": _write_split(tmp, "train", n_train, 1, 1, seed, progress),
-            "val": _write_split(tmp, "val", n_val, 1_000_001, 5_000_001, seed, progress),
+    params = generator_params(__file__, out, VERSION, seed, n_train=n_train, n_val=n_val)
+
+    def write(tmp: Path) -> dict:
+        return {
+            "splits": {
+                "train": _write_split(tmp, "train", n_train, 1, 1, seed, progress),
+                "val": _write_split(tmp, "val", n_val, 1_000_001, 5_000_001, seed, progress),
+            }
         }
-        write_json(tmp / MANIFEST, {**params, "splits": stats}, indent=1)
-        if out.exists():
-            shutil.rmtree(out)  # only ever an empty folder or one holding our manifest
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
+
+    return generated_folder(out, params, MANIFEST, "tiny COCO", write, force)
 
 
 def ensure_tiny_coco(out: str | Path | None = None) -> Path:
@@ -352,25 +320,16 @@ def ensure_tiny_coco(out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser("python -m helpers.tiny_coco", __doc__.splitlines()[0])
-    p.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: data_dir/tiny_coco)"
+    doc = __doc__.splitlines()[0]
+    out = generator_main(
+        argv,
+        "python -m helpers.tiny_coco",
+        doc,
+        "tiny_coco",
+        generate_tiny_coco,
+        DEFAULTS,
+        "images",
     )
-    p.add_argument("--seed", type=arg(non_negative), default=DEFAULTS["seed"])
-    p.add_argument(
-        "--train", type=arg(positive), default=DEFAULTS["n_train"], help="number of train images"
-    )
-    p.add_argument(
-        "--val", type=arg(positive), default=DEFAULTS["n_val"], help="number of val images"
-    )
-    p.add_argument(
-        "--force", action="store_true", help="regenerate even if an identical one exists"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
-    out = args.out or data_dir() / "tiny_coco"
-    writable_folder(out, create=False)  # built beside it, then renamed into place
-    generate_tiny_coco(out, args.seed, args.train, args.val, args.force, not args.quiet)
     print(f"tiny COCO ready in {out}")
     return 0
 

@@ -8,11 +8,8 @@ byte-identical files (one encoder thread, no timestamps in the files).
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,10 +17,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from helpers.checks import arg, non_negative, parser, positive, writable_folder
-from helpers.datasets import data_dir
-from helpers.errors import CourseError, run_cli
-from helpers.files import read_json, write_json
+from helpers.datasets import data_dir, generator_main
+from helpers.errors import run_cli
+from helpers.files import generated_folder, generator_params, write_json
 
 MANIFEST = "tiny_video.json"
 ANNOTATIONS = "videodatainfo.json"  # MSR-VTT's train_val_videodatainfo.json, in miniature
@@ -243,46 +239,18 @@ def generate_tiny_video(
 ) -> Path:
     """Write the tiny video set to `out`; keep an identical one, replace only a folder we wrote."""
     out = Path(out)
-    for name, value in (("n_train", n_train), ("n_val", n_val)):
-        if not isinstance(value, int) or value < 1:
-            raise CourseError(f"{out}: {name} must be a positive whole number, got {value!r}")
-    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-    params = {
-        "version": VERSION,
-        "generator": source,
-        "seed": seed,
-        "n_train": n_train,
-        "n_val": n_val,
-    }
-    if out.exists():
-        if not out.is_dir():
-            raise CourseError(f"{out}: exists and is not a folder")
-        if (out / MANIFEST).is_file():
-            manifest = read_json(out / MANIFEST, "tiny video manifest")
-            if not force and all(manifest.get(k) == v for k, v in params.items()):
-                return out
-        elif any(out.iterdir()):
-            raise CourseError(
-                f"{out}: folder is not empty and is not a tiny video set; refusing to overwrite it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    # Built beside the target, then swapped in: an interrupted run never leaves half a dataset.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    params = generator_params(__file__, out, VERSION, seed, n_train=n_train, n_val=n_val)
+
+    def write(tmp: Path) -> dict:
         (tmp / "videos").mkdir()
         train = _write_split(tmp, "train", n_train, 0, seed, progress)
         val = _write_split(tmp, "validate", n_val, n_train, seed, progress)
         info = {"description": "Tiny video: generated shapes in MSR-VTT's layout", "year": 2016}
         data = {"info": info, "videos": train[0] + val[0], "sentences": train[1] + val[1]}
         write_json(tmp / ANNOTATIONS, data)
-        write_json(tmp / MANIFEST, {**params, "actions": list(ACTIONS)}, indent=1)
-        if out.exists():
-            shutil.rmtree(out)  # only ever an empty folder or one holding our manifest
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
+        return {"actions": list(ACTIONS)}
+
+    return generated_folder(out, params, MANIFEST, "tiny video set", write, force)
 
 
 def ensure_tiny_video(out: str | Path | None = None) -> Path:
@@ -291,21 +259,16 @@ def ensure_tiny_video(out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = parser("python -m helpers.tiny_video", __doc__.splitlines()[0])
-    p.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: data_dir/tiny_video)"
+    doc = __doc__.splitlines()[0]
+    out = generator_main(
+        argv,
+        "python -m helpers.tiny_video",
+        doc,
+        "tiny_video",
+        generate_tiny_video,
+        DEFAULTS,
+        "clips",
     )
-    p.add_argument("--seed", type=arg(non_negative), default=DEFAULTS["seed"])
-    p.add_argument("--train", type=arg(positive), default=DEFAULTS["n_train"], help="train clips")
-    p.add_argument("--val", type=arg(positive), default=DEFAULTS["n_val"], help="validation clips")
-    p.add_argument(
-        "--force", action="store_true", help="regenerate even if an identical one exists"
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = p.parse_args(argv)
-    out = args.out or data_dir() / "tiny_video"
-    writable_folder(out, create=False)
-    generate_tiny_video(out, args.seed, args.train, args.val, args.force, not args.quiet)
     print(f"tiny video set ready in {out}")
     return 0
 
