@@ -21,7 +21,7 @@ from helpers.errors import CourseError
 from helpers.images import load_rgb
 from helpers.metrics import against_other_references
 from helpers.models import SmallCNN, beam_search, build_backbone, sum_until_end
-from helpers.tiny_coco import COLORS, PLURALS, SHAPES, load_objects, object_scores
+from helpers.tiny_coco import COLORS, PLURALS, SHAPES, load_objects, object_scores_by_count
 
 START, END = 1, 2  # the vocabulary's <start> and <end> ids (helpers.vocabulary)
 SHAPE_WORDS = {**{s: s for s in SHAPES}, **{p: s for s, p in PLURALS.items()}}  # word -> shape
@@ -408,17 +408,6 @@ def pointing_game(
                 hit = point_hit(weights, [o["box"] for o in named], size, resize, crop)
                 game.add(*hit, kind, count)
     return game
-
-
-def object_scores_by_count(captions: dict[int, str], objects: dict[int, dict]) -> dict[str, dict]:
-    """helpers.tiny_coco.object_scores on the one-shape and on the two-shape images, apart."""
-    groups = {"one shape": 1, "two shapes": 2}
-    return {
-        name: object_scores(
-            {i: c for i, c in captions.items() if len(objects[i]["shapes"]) == n}, objects
-        )
-        for name, n in groups.items()
-    }
 
 
 def tiny_report(

@@ -30,7 +30,7 @@ class Captioner:
     ) -> None:
         self.device = check_device(device)
         self.path = best_checkpoint(checkpoint)
-        self.encoder, self.decoder, self.vocab, ckpt = load_models(checkpoint, self.device, vocab)
+        self.encoder, self.decoder, self.vocab, ckpt = load_models(self.path, self.device, vocab)
         self.config = ckpt["config"]
         self.history = ckpt.get("history", {})
         # Validation's preprocessing (resize, then centre crop), not the source's squeeze of the whole

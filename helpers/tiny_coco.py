@@ -363,3 +363,14 @@ def object_scores(captions: dict[int, str], objects: dict[int, dict]) -> dict[st
         right["shapes"] += shapes_ok
         right["both"] += colors_ok and shapes_ok
     return {k: v / max(1, len(captions)) for k, v in right.items()}
+
+
+def object_scores_by_count(captions: dict[int, str], objects: dict[int, dict]) -> dict[str, dict]:
+    """object_scores on the one-shape and on the two-shape images, apart."""
+    groups = {"one shape": 1, "two shapes": 2}
+    return {
+        name: object_scores(
+            {i: c for i, c in captions.items() if len(objects[i]["shapes"]) == n}, objects
+        )
+        for name, n in groups.items()
+    }
