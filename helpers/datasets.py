@@ -1,4 +1,5 @@
-"""Where things live: the data folder and the named datasets, as (image folder, captions file)."""
+"""Where things live: the data folder and the named datasets, as (image folder, captions file), or
+for videos (video folder, MSR-VTT annotations file)."""
 
 from __future__ import annotations
 
@@ -72,9 +73,50 @@ def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> 
     return coco_split(root, split)
 
 
+# MSR-VTT calls its files train_val_videodatainfo.json and TrainValVideo/; the tiny set is shorter.
+VIDEO_ANNOTATIONS = ("videodatainfo.json", "train_val_videodatainfo.json")
+VIDEO_FOLDERS = ("videos", "TrainValVideo")
+VIDEO_SPLITS = {"train": "train", "val": "validate", "test": "test"}  # the course's: MSR-VTT's
+
+
+@dataclass(frozen=True)
+class VideoSplit:
+    """One split of an MSR-VTT-layout dataset: the split's name in the file, videos, annotations."""
+
+    name: str
+    videos: Path
+    annotations: Path
+
+
+def is_video_dataset(dataset: str | os.PathLike) -> bool:
+    """'tiny_video', or a folder holding an MSR-VTT annotations file."""
+    if str(dataset) in ("tiny", "coco2014"):
+        return False
+    root = Path(dataset)
+    return str(dataset) == "tiny_video" or any((root / a).is_file() for a in VIDEO_ANNOTATIONS)
+
+
+def video_split(dataset: str | os.PathLike = "tiny_video", split: str = "train") -> VideoSplit:
+    """Resolve 'tiny_video' (built when missing) or an MSR-VTT-layout folder to a VideoSplit."""
+    if str(dataset) == "tiny_video":
+        from helpers.tiny_video import ensure_tiny_video
+
+        root = ensure_tiny_video()
+    else:
+        root = Path(dataset)
+    annotations = next((root / a for a in VIDEO_ANNOTATIONS if (root / a).is_file()), None)
+    videos = next((root / v for v in VIDEO_FOLDERS if (root / v).is_dir()), None)
+    if annotations is None or videos is None:
+        raise CourseError(
+            f"{root}: not a video dataset folder (needs {' or '.join(VIDEO_ANNOTATIONS)} and a "
+            f"{' or '.join(VIDEO_FOLDERS)} folder)"
+        )
+    return VideoSplit(VIDEO_SPLITS.get(split, split), videos, annotations)
+
+
 def dataset_name(dataset: str | os.PathLike) -> str:
     """A file-name-safe key: 'tiny', 'coco2014', or a folder's name plus a hash of its full path."""
-    if str(dataset) in ("tiny", "coco2014"):
+    if str(dataset) in ("tiny", "coco2014", "tiny_video"):
         return str(dataset)
     # A folder's name alone could clash with a named dataset or another folder of that name.
     digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:8]

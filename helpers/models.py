@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchvision import models
 
 from helpers.errors import CourseError
+from helpers.vocabulary import SPECIALS
 
 CHECKPOINT_FORMAT = "captioning-course checkpoint"  # helpers.checkpoint writes it
 RESNETS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
@@ -126,13 +127,16 @@ class CNNModel(nn.Module):
         backbone: str = "resnet152",
         weights: str | os.PathLike | None = "IMAGENET1K_V1",
         freeze: bool = True,
+        streams: int = 1,
     ) -> None:
         super().__init__()
         self.backbone = build_backbone(backbone, weights)
         self.freeze = freeze
         if freeze:
             self.backbone.requires_grad_(False)
-        self.linear_layer = nn.Linear(self.backbone.out_features, embedding_size)
+        # Video with motion: each frame's features and its difference's (helpers.video), side by side.
+        self.streams = streams
+        self.linear_layer = nn.Linear(self.backbone.out_features * streams, embedding_size)
         self.batch_norm = nn.BatchNorm1d(embedding_size, momentum=0.01)
 
     def train(self, mode: bool = True) -> CNNModel:
@@ -158,6 +162,8 @@ class CNNModel(nn.Module):
             return self(images.flatten(0, 1)).view(b, t, -1)
         if images.dim() == 2:  # features from helpers.features: the backbone already ran
             features = images
+        elif self.streams > 1:
+            raise ValueError("a motion model takes clip features (helpers.video.clip_features)")
         elif self.freeze:
             with torch.no_grad():
                 features = self.backbone(images)
@@ -358,7 +364,41 @@ def init_forget_gate_bias(lstm: nn.LSTM, value: float = 1.0) -> None:
                 bias[quarter : 2 * quarter].fill_(value)
 
 
-DECODERS = ("lstm", "attention")  # the chapter's, and Show, Attend and Tell (helpers.attention)
+class ActionLSTM(nn.Module):
+    """LRCN's classifier: an LSTM reads one frame embedding per step; the class comes from its output
+    at the last step (or the mean over steps, as LRCN does)."""
+
+    def __init__(
+        self,
+        embedding_size: int = 256,
+        hidden_layer_size: int = 256,
+        classes: int = 10,
+        num_layers: int = 1,
+        pool: str = "last",
+    ) -> None:
+        super().__init__()
+        self.lstm_layer = nn.LSTM(embedding_size, hidden_layer_size, num_layers, batch_first=True)
+        self.linear_layer = nn.Linear(hidden_layer_size, classes)
+        self.pool = pool
+
+    def forward(self, features: torch.Tensor, captions=None, lengths=None) -> torch.Tensor:
+        """Class logits (B, classes) from frame embeddings (B, T, E); the training loop passes the
+        labels as one-word captions, which the classifier does not read."""
+        frames = features.unsqueeze(1) if features.dim() == 2 else features
+        hiddens, _ = self.lstm_layer(frames)
+        # Only the last step has seen the whole clip: with pool="mean" the first steps, which have
+        # seen one frame, vote as much as it does.
+        summary = hiddens[:, -1] if self.pool == "last" else hiddens.mean(1)
+        return self.linear_layer(summary)
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """The most likely class id of each clip (never <pad>, <start>, <end> or <unk>)."""
+        return self(features)[:, len(SPECIALS) :].argmax(1) + len(SPECIALS)
+
+
+# The chapter's, Show, Attend and Tell (helpers.attention), and LRCN's action classifier.
+DECODERS = ("lstm", "attention", "lrcn")
 
 
 def build_models(config: dict, vocab_size: int) -> tuple[nn.Module, nn.Module]:
@@ -378,11 +418,23 @@ def build_models(config: dict, vocab_size: int) -> tuple[nn.Module, nn.Module]:
             config["max_seq_len"],
             config.get("attention_size", config["hidden_size"]),
         )
-    if decoder != "lstm":
+    if decoder not in ("lstm", "lrcn"):
         raise CourseError(f"unknown decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
     encoder = CNNModel(
-        config["embedding_size"], config["backbone"], config.get("weights"), config["freeze"]
+        config["embedding_size"],
+        config["backbone"],
+        config.get("weights"),
+        config["freeze"],
+        2 if config.get("motion") else 1,
     )
+    if decoder == "lrcn":  # the "vocabulary" is the action names
+        return encoder, ActionLSTM(
+            config["embedding_size"],
+            config["hidden_size"],
+            vocab_size,
+            config["num_layers"],
+            config.get("pool", "last"),
+        )
     decoder = LSTMModel(
         config["embedding_size"],
         config["hidden_size"],

@@ -68,7 +68,7 @@ class Actor:
         """Centre x, y, radius, angle (degrees) and colour at time t in [0, 1]."""
         d = t - 0.5  # the middle frame (t = 0.5) looks the same for every action
         x, y, r, angle, color = self.x, self.y, self.radius, 0.0, self.color
-        step = 0.3 if self.radius > 0.11 else 0.16  # two actors share the frame: shorter moves
+        step = 0.3 if self.radius > 0.127 else 0.16  # two actors share the frame: shorter moves
         if self.action == "left":
             x -= step * d
         elif self.action == "right":
@@ -137,8 +137,11 @@ def scene(rng: random.Random) -> tuple[list[Actor], str, int]:
     others = ["grow", "shrink", "spin", "recolor", "still"]
     a = (0.27, 0.5) if across else (0.5, 0.27)
     b = (0.73, 0.5) if across else (0.5, 0.73)
-    actors = [_actor(rng, *p, rng.uniform(0.09, 0.11), along + others) for p in (a, b)]
-    return actors, background, frames
+    actors = [_actor(rng, *a, rng.uniform(0.11, 0.125), along + others)]
+    while True:  # two look-alike shapes would make every caption ambiguous: which one spins?
+        second = _actor(rng, *b, rng.uniform(0.11, 0.125), along + others)
+        if (second.color, second.shape) != (actors[0].color, actors[0].shape):
+            return [*actors, second], background, frames
 
 
 def _name(actor: Actor) -> str:
@@ -174,6 +177,30 @@ def captions_for(rng: random.Random, actors: list[Actor], background: str, n: in
         ]
     picked = rng.sample(options, n)
     return [_style(rng, text) for text in picked]
+
+
+def _action_words(actor: Actor) -> list[str]:
+    """Every way the captions say what an actor does."""
+    said, ing = ACTIONS[actor.action]
+    return [text.format(new=actor.new_color) for text in (*said, ing)]
+
+
+def caption_is_right(caption: str, actors: list[Actor] | list[dict]) -> bool:
+    """Whether a caption names every actor (colour and shape) and, after its name, what it does."""
+    actors = [a if isinstance(a, Actor) else Actor(**a) for a in actors]
+    text = " ".join(caption.lower().replace(",", " ").replace(".", " ").split())
+    starts = []
+    for a in actors:
+        at = text.find(f"{a.color} {a.shape}")
+        if at < 0:
+            return False
+        starts.append((at, a))
+    starts.sort(key=lambda s: s[0])
+    for k, (at, a) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        if not any(words in text[at:end] for words in _action_words(a)):
+            return False
+    return True
 
 
 def _style(rng: random.Random, text: str) -> str:

@@ -28,12 +28,26 @@ from helpers.checkpoint import BEST, LAST, SIZES, best_checkpoint, read_checkpoi
 from helpers.checks import arg, finite, non_negative, parser, positive, warn, writable_folder
 from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
-from helpers.datasets import data_dir, dataset_name, dataset_split, in_data_dir
+from helpers.datasets import (
+    data_dir,
+    dataset_name,
+    dataset_split,
+    in_data_dir,
+    is_video_dataset,
+    video_split,
+)
 from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError, run_cli
 from helpers.features import CachedCaptions, ensure_features
 from helpers.images import ensure_resized, eval_transform, load_rgb, train_transform
 from helpers.models import BACKBONES, DECODERS, build_models, weights_file
+from helpers.video import (
+    ClipCaptions,
+    VideoItem,
+    action_vocabulary,
+    ensure_clip_features,
+    load_videos,
+)
 from helpers.vocabulary import ensure_vocabulary
 
 # A run may be resumed with more epochs, other loader workers or mixed precision; any other change
@@ -42,7 +56,7 @@ RESUMABLE = ("epochs", "num_workers", "amp")
 
 
 # Settings that are counts or sizes of at least 1.
-POSITIVE = ("views", "threshold", "batch_size", "attention_size", *SIZES)
+POSITIVE = ("views", "threshold", "batch_size", "attention_size", "frames", *SIZES)
 # Weights that may be 0 (off); the other floats must be above 0.
 OPTIONAL_WEIGHTS = ("attention_penalty",)
 
@@ -51,9 +65,9 @@ OPTIONAL_WEIGHTS = ("attention_penalty",)
 class TrainConfig:
     """Everything that defines a run; stored in each checkpoint so the model can be rebuilt."""
 
-    dataset: str = "tiny"  # "tiny", "coco2014" (data_dir/coco) or a COCO-layout folder
+    dataset: str = "tiny"  # "tiny", "coco2014" (data_dir/coco), a COCO-layout folder, "tiny_video" or an MSR-VTT-layout folder
     backbone: str = "small"  # "small" (learns from scratch) or resnet18/34/50/101/152
-    decoder: str = "lstm"  # "lstm" (the chapter's) or "attention" (Show, Attend and Tell)
+    decoder: str = "lstm"  # "lstm" (the chapter's), "attention" (Show, Attend and Tell) or "lrcn" (video: actions)
     weights: str | None = None  # "IMAGENET1K_V1", a .pth file, or a course checkpoint (.pt)
     freeze: bool = True  # as the source: only Linear + BatchNorm + the decoder learn (small: after pretraining)
     cache_features: bool = True  # frozen backbone: its features once per image, not per caption
@@ -77,6 +91,9 @@ class TrainConfig:
     grid: int = 0  # attention: pool the feature map to grid x grid (0: as the backbone gives it; 14 for COCO)
     attention_size: int = 256  # attention: the size of the layer that scores each place
     attention_penalty: float = 0.0  # attention: doubly stochastic regulariser (paper: 1)
+    frames: int = 1  # video: frames per clip, one per LSTM step (1: the middle frame)
+    motion: bool = False  # video: also each frame's difference from the one before (LRCN's flow stream, in miniature)
+    pool: str = "last"  # lrcn: classify from the last step, or "mean" over the steps as LRCN does
 
     def check(self) -> TrainConfig:
         """Every value checked before any work: one line naming the setting, else the config."""
@@ -100,6 +117,25 @@ class TrainConfig:
             raise CourseError(
                 f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}"
             )
+        if self.pool not in ("last", "mean"):
+            raise CourseError(f"pool must be 'last' or 'mean', got {self.pool!r}")
+        video = is_video_dataset(self.dataset)
+        if not video and (self.frames > 1 or self.motion or self.decoder == "lrcn"):
+            raise CourseError(
+                f"frames, motion and the lrcn decoder are for video datasets; {self.dataset!r} "
+                "holds images (use --dataset tiny_video or an MSR-VTT-layout folder)"
+            )
+        if video and self.decoder == "attention":
+            raise CourseError("the attention decoder takes images; use lstm or lrcn for video")
+        if video and not self.cached:
+            raise CourseError(
+                "video runs train from cached frame features: keep --freeze and --cache-features"
+            )
+        if video and self.weights is None:
+            raise CourseError(
+                "a video run needs a trained backbone: --weights data_dir/checkpoints/tiny-small/"
+                "best.pt (the chapter's model, python -m helpers.train) or IMAGENET1K_V1 for a ResNet"
+            )
         if self.crop > self.resize:
             raise CourseError(
                 f"crop {self.crop} is larger than resize {self.resize}: the crop is cut from the "
@@ -108,8 +144,10 @@ class TrainConfig:
         return self
 
     def run_dir(self) -> Path:
-        """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>[-attention]."""
+        """Default checkpoint folder: data_dir/checkpoints/<dataset>-<backbone>[-decoder][-t<T>]."""
         suffix = "" if self.decoder == "lstm" else f"-{self.decoder}"
+        if is_video_dataset(self.dataset):
+            suffix += f"-t{self.frames}" + ("-motion" if self.motion else "")
         return data_dir() / "checkpoints" / f"{dataset_name(self.dataset)}-{self.backbone}{suffix}"
 
     @property
@@ -147,7 +185,9 @@ def _captions(cfg: TrainConfig, vocab, split: str, transform=None) -> CocoCaptio
 def feature_cache_path(cfg: TrainConfig, split: str) -> Path:
     """Where the cached features of a split live: data_dir/features/<dataset>_<split>_<...>.pt."""
     # One vector per image and a grid per image are different caches: both decoders keep theirs.
-    grid = "" if cfg.decoder == "lstm" else f"_grid{cfg.grid or ''}"
+    grid = f"_grid{cfg.grid or ''}" if cfg.decoder == "attention" else ""
+    if is_video_dataset(cfg.dataset):
+        grid = f"_t{cfg.frames}" + ("_motion" if cfg.motion else "")
     # Another seed crops (and pretrains) differently: its own file, so seeds do not evict each other.
     seed = f"_seed{cfg.seed}" if cfg.seed else ""
     name = (
@@ -177,6 +217,48 @@ def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, prog
     return CachedCaptions(captions, features)
 
 
+def video_items(cfg: TrainConfig, split: str, progress: bool = True) -> list[VideoItem]:
+    """A video split's clips that have a file and captions; those left out are counted and named."""
+    where = video_split(cfg.dataset, split)
+    items, skipped = load_videos(where.annotations, where.videos, where.name)
+    if skipped and progress:
+        print(f"{where.name}: {len(skipped)} videos left out, e.g. {skipped[0]}")
+    if not items:
+        raise CourseError(f"{where.annotations}: no usable video in split {where.name!r}")
+    return items
+
+
+def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
+    """A video split's captions (or actions, for lrcn) with the cached features of its frames."""
+    items = video_items(cfg, split, progress and run.main)
+    if not run.main:
+        dist.barrier()  # rank 0 builds the cache, the others read it
+    features = ensure_clip_features(
+        feature_cache_path(cfg, split),
+        encoder.backbone,
+        cfg.backbone,
+        items,
+        cfg.frames,
+        cfg.resize,
+        cfg.crop,
+        progress,
+        cfg.motion,
+    )
+    if run.main and run.world > 1:
+        dist.barrier()
+    data = ClipCaptions(items, features, vocab, actions=cfg.decoder == "lrcn")
+    if cfg.decoder == "lrcn" and progress and len(data) < len(items):
+        print(f"{split}: {len(items) - len(data)} clips with two actors left out (one label each)")
+    return data
+
+
+def _vocabulary(cfg: TrainConfig, progress: bool):
+    """The words to caption with, or for lrcn the action names of the train clips."""
+    if cfg.decoder == "lrcn":
+        return action_vocabulary(video_items(cfg, "train", progress=False))
+    return ensure_vocabulary(cfg.dataset, cfg.threshold, progress=progress)
+
+
 def _loaders(cfg: TrainConfig, vocab, encoder, run: Distributed, progress: bool):
     """Train and val loaders (this process's share of each), and the train dataset for set_epoch."""
     if cfg.batch_size % run.world:
@@ -184,7 +266,11 @@ def _loaders(cfg: TrainConfig, vocab, encoder, run: Distributed, progress: bool)
             f"batch size {cfg.batch_size} does not split over {run.world} processes; "
             f"use a multiple of {run.world}"
         )
-    if cfg.cached:
+    if is_video_dataset(cfg.dataset):
+        train_data = _clips(cfg, vocab, "train", encoder, run, progress)
+        val_data = _clips(cfg, vocab, "val", encoder, run, progress)
+        workers = 0
+    elif cfg.cached:
         train_data = _cached(cfg, vocab, "train", encoder, run, progress)
         val_data = _cached(cfg, vocab, "val", encoder, run, progress)
         workers = 0  # the features are in memory: extra processes would only copy them
@@ -344,8 +430,10 @@ def train(
     device = check_device(device) if device is not None else None
     # The place to save is checked before minutes of training, not at the first save.
     writable_folder(out)
-    for split in ("train", "val"):
-        dataset_split(cfg.dataset, split)  # a wrong dataset name or folder: one line, now
+    for split in ("train", "val"):  # a wrong dataset name or folder: one line, now
+        video_split(cfg.dataset, split) if is_video_dataset(cfg.dataset) else dataset_split(
+            cfg.dataset, split
+        )
     if cfg.epochs == 0 and not (resume and (out / LAST).is_file()):
         warn("epochs is 0 on a fresh run: nothing will be trained (pretraining aside)")
     run = setup_distributed(device)
@@ -361,8 +449,8 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     torch.manual_seed(cfg.seed)
     if not run.main:
         dist.barrier()  # rank 0 prepares the data (vocabulary, resized images) alone, first
-    vocab = ensure_vocabulary(cfg.dataset, cfg.threshold, progress=progress)
-    for split in ("train", "val"):
+    vocab = _vocabulary(cfg, progress)
+    for split in ("train", "val") if not is_video_dataset(cfg.dataset) else ():
         ensure_resized(cfg.dataset, split, cfg.resize, progress=progress)
     if run.main and run.world > 1:
         dist.barrier()

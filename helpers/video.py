@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from helpers.datasets import in_data_dir
@@ -20,6 +21,7 @@ from helpers.features import FORMAT as FEATURES_FORMAT
 from helpers.features import _read_cache, _save_cache, images_digest, output_shape, weights_digest
 from helpers.files import read_json
 from helpers.images import MEAN, STD
+from helpers.vocabulary import Vocabulary
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 
@@ -132,12 +134,8 @@ class VideoItem:
     actions: list[dict] = field(default_factory=list)
 
 
-def load_videos(
-    annotations: str | os.PathLike, videos: str | os.PathLike, split: str | None = None
-) -> tuple[list[VideoItem], list[str]]:
-    """The videos of an MSR-VTT-layout file (optionally one split) whose files exist, with their
-    captions; and one line for each video left out (no file, or no caption)."""
-    annotations, videos = Path(annotations), Path(videos)
+def _read_annotations(annotations: Path) -> tuple[list[dict], dict[str, list[str]]]:
+    """An MSR-VTT-layout file's video entries and each video's captions, checked once."""
     data = read_json(annotations, "video annotations file")
     if (
         not isinstance(data, dict)
@@ -152,10 +150,27 @@ def load_videos(
         if not isinstance(s, dict) or not isinstance(s.get("caption"), str) or "video_id" not in s:
             raise CourseError(f"{annotations}: a sentence lacks 'video_id' or 'caption'")
         captions.setdefault(s["video_id"], []).append(s["caption"])
-    items, skipped = [], []
     for v in data["videos"]:
         if not isinstance(v, dict) or "video_id" not in v:
             raise CourseError(f"{annotations}: a video entry lacks 'video_id'")
+    return data["videos"], captions
+
+
+def split_captions(annotations: str | os.PathLike, split: str) -> list[str]:
+    """Every caption of the videos of one split (what its vocabulary is built from)."""
+    videos, captions = _read_annotations(Path(annotations))
+    return [c for v in videos if v.get("split") == split for c in captions.get(v["video_id"], [])]
+
+
+def load_videos(
+    annotations: str | os.PathLike, videos: str | os.PathLike, split: str | None = None
+) -> tuple[list[VideoItem], list[str]]:
+    """The videos of an MSR-VTT-layout file (optionally one split) whose files exist, with their
+    captions; and one line for each video left out (no file, or no caption)."""
+    annotations, videos = Path(annotations), Path(videos)
+    entries, captions = _read_annotations(annotations)
+    items, skipped = [], []
+    for v in entries:
         if split is not None and v.get("split") != split:
             continue
         video_id = v["video_id"]
@@ -180,6 +195,13 @@ def load_videos(
     return items, skipped
 
 
+def action_label(item: VideoItem) -> str | None:
+    """The clip's action when it has exactly one actor (LRCN gives one label per clip), else None."""
+    if len(item.actions) == 1 and isinstance(item.actions[0].get("action"), str):
+        return item.actions[0]["action"]
+    return None
+
+
 def clip_tensor(clip: Clip, crop: int) -> torch.Tensor:
     """A clip's frames as the CNN takes them: (T, 3, crop, crop), centre-cropped and normalised."""
     frames = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float() / 255
@@ -188,6 +210,25 @@ def clip_tensor(clip: Clip, crop: int) -> torch.Tensor:
     frames = frames[:, :, top : top + crop, left : left + crop]
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
     return (frames - mean) / std
+
+
+def frames_to_read(t: int, motion: bool) -> int:
+    """Frames sampled from a clip for T steps: one more with motion, for the first difference."""
+    return t + 1 if motion else t
+
+
+@torch.inference_mode()
+def clip_features(backbone: nn.Module, frames: torch.Tensor, motion: bool = False) -> torch.Tensor:
+    """The CNN's features of each frame, (T, F); with `motion`, also of each frame's difference from
+    the one before, side by side (T, 2F), from T + 1 frames.
+
+    The difference is LRCN's optical-flow stream in miniature: it is zero where nothing changed, so
+    a shape that stays still and one that spins or changes colour look different at once.
+    """
+    if not motion:
+        return backbone(frames).flatten(1).float()
+    now, before = frames[1:], frames[:-1]
+    return torch.cat([backbone(now).flatten(1), backbone(now - before).flatten(1)], 1).float()
 
 
 @torch.inference_mode()
@@ -200,9 +241,11 @@ def ensure_clip_features(
     resize: int = 56,
     crop: int = 48,
     progress: bool = True,
+    motion: bool = False,
 ) -> torch.Tensor:
-    """The frozen CNN's features of T frames of every clip, (clips, T, F): cached at `path`, reused
-    while the key matches (backbone and weights, T, sizes, the clips), else rebuilt with a notice.
+    """The frozen CNN's features of T frames of every clip, (clips, T, F) (2F with `motion`): cached
+    at `path`, reused while the key matches (backbone and weights, T, sizes, the clips), else
+    rebuilt with a notice.
     """
     path = Path(path)
     backbone.eval()
@@ -217,6 +260,7 @@ def ensure_clip_features(
         "normalize": [list(MEAN), list(STD)],
         "images": len(items),  # clips
         "views": t,  # frames per clip
+        "motion": motion,
         "images_sha256": images_digest([i.path for i in items]),
     }
     features, why = _read_cache(path, key)
@@ -226,8 +270,55 @@ def ensure_clip_features(
         print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
     rows = []
     for item in tqdm(items, desc="extracting frame features", unit="clip", disable=not progress):
-        frames = clip_tensor(read_clip(item.path, t, size=resize), crop)
-        rows.append(backbone(frames).flatten(1).float())
+        frames = clip_tensor(read_clip(item.path, frames_to_read(t, motion), size=resize), crop)
+        rows.append(clip_features(backbone, frames, motion))
     features = torch.stack(rows) if rows else torch.empty(0, t, 0)
     _save_cache(path, key, features)
     return features
+
+
+class ClipCaptions(Dataset):
+    """(frame features (T, F), caption ids) for each caption of each clip: what the video model
+    trains on, as CachedCaptions is for images.
+
+    With `actions`, each clip with one actor once, its action as a one-word caption: the LRCN's
+    target, and the checkpoint stores the action names as its vocabulary.
+    """
+
+    def __init__(
+        self, items: list[VideoItem], features: torch.Tensor, vocab, actions: bool = False
+    ) -> None:
+        if len(features) != len(items):
+            raise ValueError(f"{len(features)} cached clips for {len(items)}")
+        self.features = features
+        if actions:
+            self.pairs = [
+                (row, [vocab(action_label(item))])
+                for row, item in enumerate(items)
+                if action_label(item) is not None
+            ]
+        else:
+            self.pairs = [
+                (row, vocab.encode(text))
+                for row, item in enumerate(items)
+                for text in item.captions
+            ]
+
+    def set_epoch(self, epoch: int) -> None:
+        """One view per clip (no random crops): nothing changes between epochs."""
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row, ids = self.pairs[i]
+        return self.features[row], torch.tensor(ids)
+
+
+def action_vocabulary(items: list[VideoItem]) -> Vocabulary:
+    """The action names of the one-actor clips, as the LRCN's output vocabulary (tiny set's order)."""
+    from helpers.tiny_video import ACTIONS
+
+    names = {action_label(item) for item in items} - {None}
+    order = {name: k for k, name in enumerate(ACTIONS)}
+    return Vocabulary(sorted(names, key=lambda n: (order.get(n, len(order)), n)))

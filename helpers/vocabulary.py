@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from helpers.annotations import load_captions
 from helpers.checks import arg, parser, positive, warn, writable_file
-from helpers.datasets import data_dir, dataset_name, dataset_split
+from helpers.datasets import data_dir, dataset_name, dataset_split, is_video_dataset, video_split
 from helpers.errors import CourseError, run_cli
 from helpers.files import file_digest, read_json, write_json
 
@@ -118,23 +118,34 @@ class Vocabulary:
         return vocab
 
 
-def count_words(annotations: str | os.PathLike, progress: bool = True) -> Counter:
-    """How often each token occurs in the captions of a COCO captions file."""
-    anns = load_captions(annotations)["annotations"]
+def count_words(
+    annotations: str | os.PathLike, progress: bool = True, videos: str | None = None
+) -> Counter:
+    """How often each token occurs in the captions of a COCO captions file (or, with `videos`, of
+    that split of an MSR-VTT file, which holds every split)."""
+    if videos is None:
+        texts = [ann["caption"] for ann in load_captions(annotations)["annotations"]]
+    else:
+        from helpers.video import split_captions
+
+        texts = split_captions(annotations, videos)
     counter: Counter = Counter()
-    for ann in tqdm(
-        anns, desc="tokenizing captions", unit="caption", disable=not progress, mininterval=0.5
+    for text in tqdm(
+        texts, desc="tokenizing captions", unit="caption", disable=not progress, mininterval=0.5
     ):
-        counter.update(tokenize(ann["caption"]))
+        counter.update(tokenize(text))
     return counter
 
 
 def build_vocabulary(
-    annotations: str | os.PathLike, threshold: int = 4, progress: bool = True
+    annotations: str | os.PathLike,
+    threshold: int = 4,
+    progress: bool = True,
+    videos: str | None = None,
 ) -> Vocabulary:
     """Keep the words that occur at least `threshold` times, most frequent first."""
     positive("threshold", threshold)
-    counter = count_words(annotations, progress)
+    counter = count_words(annotations, progress, videos)
     kept = [w for w, c in sorted(counter.items(), key=lambda wc: (-wc[1], wc[0])) if c >= threshold]
     if not kept:
         warn(
@@ -161,14 +172,16 @@ def ensure_vocabulary(
 ) -> Vocabulary:
     """Load the vocabulary of a dataset's train captions, (re)building it when missing or stale."""
     path = vocabulary_path(dataset, threshold) if path is None else Path(path)
-    annotations = dataset_split(dataset, "train").annotations
+    where = video_split(dataset) if is_video_dataset(dataset) else dataset_split(dataset)
+    annotations = where.annotations
+    videos = where.name if is_video_dataset(dataset) else None
     digest = file_digest(annotations)
     if path.is_file():
         vocab = Vocabulary.load(path)
         if vocab.source_sha256 == digest:
             return vocab
         print(f"{path.name}: its captions file changed since it was built; rebuilding")
-    vocab = build_vocabulary(annotations, threshold, progress)
+    vocab = build_vocabulary(annotations, threshold, progress, videos)
     vocab.save(path)
     return vocab
 

@@ -1,0 +1,161 @@
+"""Describing videos with a trained video checkpoint: a caption, or the action (LRCN); the same on
+a whole split for evaluation; CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from helpers.checkpoint import best_checkpoint, load_models
+from helpers.checks import arg, parser, positive
+from helpers.checks import device as check_device
+from helpers.errors import CourseError, run_cli
+from helpers.train import TrainConfig, feature_cache_path, video_items
+from helpers.video import (
+    VideoItem,
+    action_label,
+    clip_features,
+    clip_tensor,
+    ensure_clip_features,
+    frames_to_read,
+    read_clip,
+)
+
+
+class VideoModel:
+    """A trained checkpoint that reads clips: a video captioner, an LRCN action classifier, or the
+    chapter's image captioner (which then sees the middle frame, T = 1)."""
+
+    def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device | None = None):
+        self.device = check_device(device)
+        self.path = best_checkpoint(checkpoint)
+        self.encoder, self.decoder, self.vocab, ckpt = load_models(self.path, self.device)
+        # An image checkpoint stored no frames or motion: one frame, as an image.
+        self.config = asdict(TrainConfig(**{"frames": 1, "motion": False, **ckpt["config"]}))
+        if self.config["decoder"] == "attention":
+            raise CourseError(f"{self.path}: an attention checkpoint takes images, not clips")
+
+    @property
+    def actions(self) -> bool:
+        """Whether it names the action (LRCN) rather than writing a caption."""
+        return self.config["decoder"] == "lrcn"
+
+    def features(self, path: str | os.PathLike) -> torch.Tensor:
+        """One video file's frame features (T, F): T frames sampled evenly, one decoded at a time."""
+        c = self.config
+        clip = read_clip(path, frames_to_read(c["frames"], c["motion"]), size=c["resize"])
+        frames = clip_tensor(clip, c["crop"]).to(self.device)
+        return clip_features(self.encoder.backbone, frames, c["motion"])
+
+    @torch.no_grad()
+    def describe(self, features: torch.Tensor, beam_size: int = 1) -> list[str]:
+        """Captions (or action names) of a batch of clips' frame features (B, T, F)."""
+        embeddings = self.encoder(features.to(self.device))
+        if self.actions:
+            return [self.vocab.id_to_word[i] for i in self.decoder.predict(embeddings).tolist()]
+        if beam_size == 1:
+            ids = self.decoder.sample(embeddings)
+        else:
+            end = self.vocab.word_to_id["<end>"]
+            ids = self.decoder.beam_search(embeddings, beam_size, 0.0, end)[0]
+        return [" ".join(self.vocab.decode(row)) for row in ids.cpu()]
+
+
+def describe_split(
+    checkpoint: str | os.PathLike | VideoModel,
+    split: str = "val",
+    beam_size: int = 1,
+    progress: bool = False,
+) -> tuple[list[VideoItem], list[str]]:
+    """Every clip of a split of the checkpoint's dataset, and what the model says of each (from the
+    feature cache, built when missing)."""
+    model = checkpoint if isinstance(checkpoint, VideoModel) else VideoModel(checkpoint)
+    cfg = TrainConfig(**model.config)
+    items = video_items(cfg, split, progress)
+    features = ensure_clip_features(
+        feature_cache_path(cfg, split),
+        model.encoder.backbone,
+        cfg.backbone,
+        items,
+        cfg.frames,
+        cfg.resize,
+        cfg.crop,
+        progress,
+        cfg.motion,
+    )
+    said = []
+    for batch in features.split(64):
+        said += model.describe(batch, beam_size)
+    return items, said
+
+
+@dataclass
+class ActionReport:
+    """Accuracy of predicted actions on the clips that have one label, overall and per class."""
+
+    classes: list[str]
+    confusion: list[list[int]]  # row: the true action, column: the predicted one
+    clips: int = 0
+    per_class: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        right = sum(self.confusion[k][k] for k in range(len(self.classes)))
+        return right / self.clips if self.clips else float("nan")
+
+
+def action_report(items: list[VideoItem], predicted: list[str], classes: list[str]) -> ActionReport:
+    """The confusion matrix and accuracies of predictions against the clips' action labels."""
+    index = {name: k for k, name in enumerate(classes)}
+    confusion = [[0] * len(classes) for _ in classes]
+    for item, guess in zip(items, predicted, strict=True):
+        truth = action_label(item)
+        if truth in index and guess in index:
+            confusion[index[truth]][index[guess]] += 1
+    per_class = {
+        name: confusion[k][k] / sum(confusion[k])
+        for k, name in enumerate(classes)
+        if sum(confusion[k])
+    }
+    return ActionReport(classes, confusion, sum(map(sum, confusion)), per_class)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("python -m helpers.caption_video", __doc__.split(";")[0])
+    p.add_argument("videos", nargs="+", type=Path, help="video files (anything FFmpeg reads)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        action="append",
+        required=True,
+        help="a video run (captions, or actions with --decoder lrcn) or its best.pt; "
+        "give it twice for both",
+    )
+    p.add_argument(
+        "--beam-size", type=arg(positive), default=1, help="1: greedy, as the source (default)"
+    )
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
+    args = p.parse_args(argv)
+    models = [VideoModel(path, args.device) for path in args.checkpoint]
+    failed = 0
+    for video in args.videos:
+        try:
+            lines = [
+                f"{'action' if m.actions else 'caption'}: "
+                + m.describe(m.features(video)[None], args.beam_size)[0]
+                for m in models
+            ]
+        except CourseError as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr)
+            continue
+        print(f"{video}\t" + "\t".join(lines))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
