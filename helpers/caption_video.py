@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from helpers.checkpoint import best_checkpoint, load_models
 from helpers.checks import arg, parser, positive
 from helpers.checks import device as check_device
 from helpers.errors import CourseError, run_cli
+from helpers.metrics import score_captions
+from helpers.tiny_video import caption_is_right
 from helpers.train import TrainConfig, feature_cache_path, video_items
 from helpers.video import (
     VideoItem,
@@ -122,6 +125,28 @@ def action_report(items: list[VideoItem], predicted: list[str], classes: list[st
         if sum(confusion[k])
     }
     return ActionReport(classes, confusion, sum(map(sum, confusion)), per_class)
+
+
+def caption_report(
+    items: list[VideoItem], captions: list[str] | None = None, skip: Collection[str] = ("SPICE",)
+) -> dict:
+    """Captions of clips scored as the humans are, against each clip's captions but the first (no
+    `captions`: the humans' own, each clip's first); and the share that name every object with
+    what it does (tiny set), for one- and two-actor clips."""
+    said = captions if captions is not None else [item.captions[0] for item in items]
+    refs = {k: item.captions[1:] for k, item in enumerate(items) if len(item.captions) >= 2}
+    scores = score_captions(refs, {k: said[k] for k in refs}, skip=skip).scores
+    report = {"metrics": {k: round(v, 3) for k, v in scores.items()}, "clips": len(items)}
+    if all(item.actions for item in items):
+        right = [
+            caption_is_right(text, item.actions) for item, text in zip(items, said, strict=True)
+        ]
+        report["right"] = round(sum(right) / len(right), 3)
+        for n, group in ((1, "one actor"), (2, "two actors")):
+            hits = [r for r, item in zip(right, items, strict=True) if len(item.actions) == n]
+            if hits:
+                report[f"right, {group}"] = round(sum(hits) / len(hits), 3)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

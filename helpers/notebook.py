@@ -40,3 +40,18 @@ def as_jpeg(fig, quality: int = 80):
     fig.savefig(buffer, format="jpeg", pil_kwargs={"quality": quality}, bbox_inches="tight")
     plt.close(fig)  # shown once, as the JPEG, not again as a PNG when the cell ends
     return Image(buffer.getvalue(), format="jpeg")
+
+
+def as_gif(frames, fps: int = 4, scale: int = 2):
+    """A clip's frames (T, H, W, 3) as an animated GIF shown in the notebook (looping)."""
+    import io
+
+    from IPython.display import Image as Shown
+    from PIL import Image
+
+    images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale)) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer, format="gif", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0
+    )
+    return Shown(buffer.getvalue(), format="gif")

@@ -62,13 +62,13 @@ class Actor:
     new_color: str | None = None  # "recolor": the colour it turns into
     x: float = 0.5  # centre at the middle frame, as a fraction of the frame
     y: float = 0.5
-    radius: float = 0.14  # at the middle frame, as a fraction of the frame
+    radius: float = 0.19  # at the middle frame, as a fraction of the frame
 
     def at(self, t: float) -> tuple[float, float, float, float, str]:
         """Centre x, y, radius, angle (degrees) and colour at time t in [0, 1]."""
         d = t - 0.5  # the middle frame (t = 0.5) looks the same for every action
         x, y, r, angle, color = self.x, self.y, self.radius, 0.0, self.color
-        step = 0.3 if self.radius > 0.127 else 0.16  # two actors share the frame: shorter moves
+        step = 0.3 if self.radius > 0.175 else 0.16  # two actors share the frame: shorter moves
         if self.action == "left":
             x -= step * d
         elif self.action == "right":
@@ -130,16 +130,16 @@ def scene(rng: random.Random) -> tuple[list[Actor], str, int]:
     frames = rng.randint(8, 16)
     if rng.random() < 0.7:
         x, y = rng.uniform(0.42, 0.58), rng.uniform(0.42, 0.58)
-        return [_actor(rng, x, y, rng.uniform(0.13, 0.17), list(ACTIONS))], background, frames
+        return [_actor(rng, x, y, rng.uniform(0.18, 0.21), list(ACTIONS))], background, frames
     # Two actors, one per half; each moves only along its half, so they never meet.
     across = rng.random() < 0.5
     along = ["up", "down"] if across else ["left", "right"]
     others = ["grow", "shrink", "spin", "recolor", "still"]
-    a = (0.27, 0.5) if across else (0.5, 0.27)
-    b = (0.73, 0.5) if across else (0.5, 0.73)
-    actors = [_actor(rng, *a, rng.uniform(0.11, 0.125), along + others)]
+    a = (0.26, 0.5) if across else (0.5, 0.26)
+    b = (0.74, 0.5) if across else (0.5, 0.74)
+    actors = [_actor(rng, *a, rng.uniform(0.15, 0.17), along + others)]
     while True:  # two look-alike shapes would make every caption ambiguous: which one spins?
-        second = _actor(rng, *b, rng.uniform(0.11, 0.125), along + others)
+        second = _actor(rng, *b, rng.uniform(0.15, 0.17), along + others)
         if (second.color, second.shape) != (actors[0].color, actors[0].shape):
             return [*actors, second], background, frames
 

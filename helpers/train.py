@@ -119,6 +119,13 @@ class TrainConfig:
             )
         if self.pool not in ("last", "mean"):
             raise CourseError(f"pool must be 'last' or 'mean', got {self.pool!r}")
+        # A mistyped folder holds neither images nor videos: say so, not "holds images" below.
+        named = str(self.dataset) in ("tiny", "coco2014", "tiny_video")
+        if not named and not Path(self.dataset).is_dir():
+            raise CourseError(
+                f"{self.dataset}: dataset folder not found "
+                "(use 'tiny', 'coco2014', 'tiny_video' or a folder)"
+            )
         video = is_video_dataset(self.dataset)
         if not video and (self.frames > 1 or self.motion or self.decoder == "lrcn"):
             raise CourseError(

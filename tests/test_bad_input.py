@@ -19,6 +19,7 @@ from PIL import Image
 
 from helpers import (
     caption,
+    caption_video,
     coco_subset,
     course,
     download,
@@ -264,6 +265,12 @@ def _table(small_coco: Path, checkpoint: Path, tmp: Path) -> list[tuple]:
         (caption, [str(imgs / "x.png"), "--checkpoint", "{oldckpt}"], "missing config key crop"),
         (caption, [str(imgs / "x.png"), *c, "--device", "tpu"], "--device tpu"),
         (caption, [str(imgs / "x.png"), *c, "--attention-map", "m.png"], "--decoder attention"),
+        # caption_video
+        (caption_video, ["x.mp4", "--checkpoint", str(tmp / "none.pt")], "not found"),
+        (caption_video, ["x.mp4", "--checkpoint", str(notes)], str(notes)),
+        (caption_video, ["x.mp4", *c, "--beam-size", "0"], "--beam-size: must be"),
+        (caption_video, ["x.mp4", *c, "--device", "tpu"], "--device tpu"),
+        (caption_video, [*c], "the following arguments are required: videos"),
         # evaluate
         (evaluate, [*ev, "--beam-size", "0"], "--beam-size: must be"),
         (evaluate, [*ev, "--batch-size", "-3"], "--batch-size: must be"),
