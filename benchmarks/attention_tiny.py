@@ -11,13 +11,12 @@ Run: python benchmarks/attention_tiny.py [--seeds 0 1 2] [--beams 1 3]   (3-4 mi
 
 import argparse
 import json
-import statistics
 import time
 
 from helpers.attention import tiny_report
 from helpers.caption import Captioner
 from helpers.datasets import data_dir, dataset_split
-from helpers.metrics import human_agreement
+from helpers.metrics import human_agreement, over_seeds
 from helpers.train import TrainConfig, ensure_checkpoint
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -69,15 +68,7 @@ for seed in args.seeds:
     print(json.dumps(line), flush=True)
 
 summary = {"benchmark": "attention_tiny", "seeds": args.seeds}
-for name, per_seed in rows.items():
-    summary[name] = {
-        key: {
-            "mean": round(statistics.mean(r[key] for r in per_seed), 3),
-            "min": min(r[key] for r in per_seed),
-            "max": max(r[key] for r in per_seed),
-        }
-        for key in per_seed[0]
-    }
+summary.update(over_seeds(rows))
 humans = human_agreement(val.annotations, skip=args.skip)
 summary["humans"] = {k: round(v, 3) for k, v in humans.scores.items()}
 print(json.dumps(summary))

@@ -12,11 +12,11 @@ Run: python benchmarks/video_tiny.py [--seeds 0 1 2] [--beams 1 3]   (about 2 mi
 
 import argparse
 import json
-import statistics
 import time
 
 from helpers.caption_video import VideoModel, action_report, caption_report, describe_split
 from helpers.datasets import data_dir
+from helpers.metrics import over_seeds
 from helpers.train import TrainConfig, ensure_checkpoint, video_items
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,15 +75,7 @@ for seed in args.seeds:
     print(json.dumps(line), flush=True)
 
 summary = {"benchmark": "video_tiny", "seeds": args.seeds}
-for name, per_seed in rows.items():
-    summary[name] = {
-        key: {
-            "mean": round(statistics.mean(r[key] for r in per_seed), 3),
-            "min": min(r[key] for r in per_seed),
-            "max": max(r[key] for r in per_seed),
-        }
-        for key in per_seed[0]
-    }
+summary.update(over_seeds(rows))
 humans = caption_report(
     video_items(TrainConfig(dataset="tiny_video"), "val", False), None, args.skip
 )

@@ -17,13 +17,12 @@ from helpers.checks import device as check_device
 from helpers.errors import CourseError, run_cli
 from helpers.metrics import score_captions
 from helpers.tiny_video import caption_is_right
-from helpers.train import TrainConfig, feature_cache_path, video_items
+from helpers.train import TrainConfig, clip_cache, video_items
 from helpers.video import (
     VideoItem,
     action_label,
     clip_features,
     clip_tensor,
-    ensure_clip_features,
     frames_to_read,
     read_clip,
 )
@@ -78,18 +77,8 @@ def describe_split(
     feature cache, built when missing)."""
     model = checkpoint if isinstance(checkpoint, VideoModel) else VideoModel(checkpoint)
     cfg = TrainConfig(**model.config)
-    items = video_items(cfg, split, progress)
-    features = ensure_clip_features(
-        feature_cache_path(cfg, split),
-        model.encoder.backbone,
-        cfg.backbone,
-        items,
-        cfg.frames,
-        cfg.resize,
-        cfg.crop,
-        progress,
-        cfg.motion,
-    )
+    items = video_items(cfg, split)
+    features = clip_cache(cfg, split, model.encoder.backbone, items, progress)
     said = []
     for batch in features.split(64):
         said += model.describe(batch, beam_size)

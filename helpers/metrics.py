@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -456,3 +457,18 @@ def against_other_references(
     report = score_captions(others, {i: candidates[i] for i in others}, False, skip, use_java)
     report.notes.append("model against each image's captions but the first (as the humans)")
     return report
+
+
+def over_seeds(rows: Mapping[str, list[dict]]) -> dict:
+    """Per-seed results (name: one dict of numbers per seed) as their mean, min and max per number."""
+    return {
+        name: {
+            key: {
+                "mean": round(statistics.mean(r[key] for r in per_seed), 3),
+                "min": min(r[key] for r in per_seed),
+                "max": max(r[key] for r in per_seed),
+            }
+            for key in per_seed[0]
+        }
+        for name, per_seed in rows.items()
+    }

@@ -224,25 +224,24 @@ def _cached(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, prog
     return CachedCaptions(captions, features)
 
 
-def video_items(cfg: TrainConfig, split: str, progress: bool = True) -> list[VideoItem]:
+def video_items(cfg: TrainConfig, split: str, report: bool = True) -> list[VideoItem]:
     """A video split's clips that have a file and captions; those left out are counted and named."""
     where = video_split(cfg.dataset, split)
     items, skipped = load_videos(where.annotations, where.videos, where.name)
-    if skipped and progress:
+    if skipped and report:
         print(f"{where.name}: {len(skipped)} videos left out, e.g. {skipped[0]}")
     if not items:
         raise CourseError(f"{where.annotations}: no usable video in split {where.name!r}")
     return items
 
 
-def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
-    """A video split's captions (or actions, for lrcn) with the cached features of its frames."""
-    items = video_items(cfg, split, progress and run.main)
-    if not run.main:
-        dist.barrier()  # rank 0 builds the cache, the others read it
-    features = ensure_clip_features(
+def clip_cache(
+    cfg: TrainConfig, split: str, backbone: nn.Module, items: list[VideoItem], progress: bool = True
+) -> torch.Tensor:
+    """The frozen CNN's features of every clip of a video split, (clips, T, F): built when missing."""
+    return ensure_clip_features(
         feature_cache_path(cfg, split),
-        encoder.backbone,
+        backbone,
         cfg.backbone,
         items,
         cfg.frames,
@@ -251,10 +250,18 @@ def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progr
         progress,
         cfg.motion,
     )
+
+
+def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progress: bool):
+    """A video split's captions (or actions, for lrcn) with the cached features of its frames."""
+    items = video_items(cfg, split, report=run.main)  # left-out videos are said, bars or not
+    if not run.main:
+        dist.barrier()  # rank 0 builds the cache, the others read it
+    features = clip_cache(cfg, split, encoder.backbone, items, progress)
     if run.main and run.world > 1:
         dist.barrier()
     data = ClipCaptions(items, features, vocab, actions=cfg.decoder == "lrcn")
-    if cfg.decoder == "lrcn" and progress and len(data) < len(items):
+    if cfg.decoder == "lrcn" and run.main and len(data) < len(items):
         print(f"{split}: {len(items) - len(data)} clips with two actors left out (one label each)")
     return data
 
@@ -262,7 +269,7 @@ def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progr
 def _vocabulary(cfg: TrainConfig, progress: bool):
     """The words to caption with, or for lrcn the action names of the train clips."""
     if cfg.decoder == "lrcn":
-        return action_vocabulary(video_items(cfg, "train", progress=False))
+        return action_vocabulary(video_items(cfg, "train", report=False))
     return ensure_vocabulary(cfg.dataset, cfg.threshold, progress=progress)
 
 
@@ -564,7 +571,9 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     return history
 
 
-def ensure_checkpoint(cfg: TrainConfig | None = None, out: str | Path | None = None) -> Path:
+def ensure_checkpoint(
+    cfg: TrainConfig | None = None, out: str | Path | None = None, progress: bool = True
+) -> Path:
     """The best checkpoint of a run trained for cfg.epochs: the existing one, or trained (resumed) now."""
     cfg = cfg or TrainConfig()
     folder = Path(out) if out is not None else cfg.run_dir()
@@ -574,7 +583,7 @@ def ensure_checkpoint(cfg: TrainConfig | None = None, out: str | Path | None = N
         ckpt = read_checkpoint(last)
         done = ckpt["epoch"] >= cfg.epochs and not _changed(ckpt["config"], cfg)
     if not done:
-        train(cfg, folder)  # resumes, or says in one line why it cannot
+        train(cfg, folder, progress=progress)  # resumes, or says in one line why it cannot
     return best_checkpoint(folder)
 
 

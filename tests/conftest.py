@@ -1,11 +1,16 @@
-"""Shared fixtures: a small tiny COCO built once per test session, and the real COCO sample."""
+"""Shared fixtures: a small tiny COCO built once per test session, the real COCO sample, and
+untrained checkpoints made in a second."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+import torch
 
+from helpers.checkpoint import save_checkpoint
+from helpers.models import build_models
 from helpers.tiny_coco import generate_tiny_coco
 from helpers.train import TrainConfig
 
@@ -40,3 +45,43 @@ def small_config():
         return TrainConfig(**{**base, **changes})
 
     return make
+
+
+def write_untrained_checkpoint(path: Path, cfg: TrainConfig, vocab, prepare=None) -> Path:
+    """An untrained checkpoint of a config and vocabulary (seeded): enough to load and caption with.
+    `prepare(encoder)` may change the encoder's weights before they are saved."""
+    torch.manual_seed(0)
+    encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
+    if prepare is not None:
+        prepare(encoder)
+    save_checkpoint(
+        path,
+        encoder=encoder.state_dict(),
+        decoder=decoder.state_dict(),
+        optimizer={},
+        epoch=1,
+        step=1,
+        config=dataclasses.asdict(cfg),
+        vocab_size=len(vocab),
+        vocabulary=list(vocab.id_to_word),
+        history={},
+    )
+    return path
+
+
+def write_audio_only(path: Path) -> Path:
+    """A short AAC file with no video stream, in an MP4 container (what a video reader must refuse)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        samples = np.zeros((1, 1024), np.float32)
+        for _ in range(4):
+            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

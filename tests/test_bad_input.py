@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import shutil
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_untrained_checkpoint
 from PIL import Image
 
 from helpers import (
@@ -31,10 +31,8 @@ from helpers import (
     train,
     vocabulary,
 )
-from helpers.checkpoint import save_checkpoint
 from helpers.errors import CourseError, run_cli
 from helpers.images import ensure_resized, load_rgb
-from helpers.models import build_models
 from helpers.vocabulary import build_vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,22 +195,7 @@ def checkpoint(small_coco, small_config, tmp_path_factory) -> Path:
     """An untrained checkpoint of the fixture's sizes: enough to caption with, made in a second."""
     cfg = small_config(small_coco, pretrain_epochs=0)
     vocab = build_vocabulary(small_coco / "annotations" / "captions_train2014.json", 4, False)
-    torch.manual_seed(0)
-    encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
-    path = tmp_path_factory.mktemp("run") / "best.pt"
-    save_checkpoint(
-        path,
-        encoder=encoder.state_dict(),
-        decoder=decoder.state_dict(),
-        optimizer={},
-        epoch=1,
-        step=1,
-        config=dataclasses.asdict(cfg),
-        vocab_size=len(vocab),
-        vocabulary=list(vocab.id_to_word),
-        history={},
-    )
-    return path
+    return write_untrained_checkpoint(tmp_path_factory.mktemp("run") / "best.pt", cfg, vocab)
 
 
 def test_one_huge_image_is_one_error_and_the_others_are_captioned(checkpoint, tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -225,13 +226,19 @@ def test_killed_training_resumes_from_an_intact_checkpoint(small_coco, tmp_path)
     assert read_checkpoint(out / "last.pt")["epoch"] == 3
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "zip garbage", "foreign"])
 def test_damaged_checkpoints_give_one_line(trained, tmp_path, damage):
     bad = tmp_path / "bad.pt"
+    rng = random.Random(0)
     if damage == "truncate":
         bad.write_bytes(trained.read_bytes()[: trained.stat().st_size // 2])
     elif damage == "garbage":
-        bad.write_bytes(os.urandom(4096))
+        bad.write_bytes(rng.randbytes(4096))
+    elif damage == "zip garbage":  # a real checkpoint with bytes of its pickle overwritten
+        data = bytearray(trained.read_bytes())
+        for at in rng.sample(range(64, len(data) // 4), 200):
+            data[at] = rng.randrange(256)
+        bad.write_bytes(bytes(data))
     else:
         torch.save({"state_dict": {}}, bad)
     with pytest.raises(CourseError) as err:

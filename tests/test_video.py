@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_audio_only
 from PIL import Image
 
 from helpers.errors import CourseError
@@ -129,19 +130,8 @@ def test_bad_videos_are_one_line_naming_the_file(tiny, tmp_path):
 
 
 def test_audio_only_and_frameless_videos_are_refused(tmp_path, monkeypatch):
-    import av as pyav
 
-    audio = tmp_path / "audio.mp4"
-    with pyav.open(str(audio), mode="w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        samples = np.zeros((1, 1024), np.float32)
-        for _ in range(4):
-            frame = pyav.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    audio = write_audio_only(tmp_path / "audio.mp4")
     with pytest.raises(CourseError) as err:
         read_clip(audio, 8)
     _one_line(err, audio, "has no video stream (it holds audio)")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_audio_only, write_untrained_checkpoint
 
 from helpers import caption_video
 from helpers.caption_video import ActionReport, VideoModel, action_report, describe_split
@@ -72,23 +73,10 @@ def image_checkpoint(tmp_path_factory) -> Path:
     backbone is also the frozen CNN the video runs borrow (--weights)."""
     cfg = TrainConfig(dataset="tiny", pretrain_epochs=0, **SMALL)
     vocab = Vocabulary(["a", "red", "blue", "square", "circle", "moves", "grows"])
-    torch.manual_seed(0)
-    encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
-    _randomise_batch_norm(encoder.backbone)
     path = tmp_path_factory.mktemp("image") / "best.pt"
-    save_checkpoint(
-        path,
-        encoder=encoder.state_dict(),
-        decoder=decoder.state_dict(),
-        optimizer={},
-        epoch=1,
-        step=1,
-        config=dataclasses.asdict(cfg),
-        vocab_size=len(vocab),
-        vocabulary=list(vocab.id_to_word),
-        history={},
+    return write_untrained_checkpoint(
+        path, cfg, vocab, lambda encoder: _randomise_batch_norm(encoder.backbone)
     )
-    return path
 
 
 def _video_config(tiny: Path, weights: Path, **changes) -> TrainConfig:
@@ -343,24 +331,10 @@ def test_one_frame_is_the_middle_frame_and_the_image_model_reads_it(
 # --- 6. the command line --------------------------------------------------------------------------
 
 
-def _audio_only(path: Path) -> Path:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("aac", rate=16000)
-        samples = np.zeros((1, 1024), np.float32)
-        for _ in range(4):
-            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            frame.sample_rate = 16000
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def test_the_cli_says_caption_and_action_and_names_bad_files(runs, tiny, tmp_path, capsys):
     good, other = tiny / "videos" / "video0.mp4", tiny / "videos" / "video17.mp4"
     missing = tmp_path / "missing.mp4"
-    audio = _audio_only(tmp_path / "audio.mp4")
+    audio = write_audio_only(tmp_path / "audio.mp4")
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"not a video at all " * 20)
     both = ["--checkpoint", str(runs["caption"]), "--checkpoint", str(runs["lrcn"])]
