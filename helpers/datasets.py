@@ -12,6 +12,7 @@ from helpers.errors import CourseError
 
 DATA_DIR_ENV = "COURSE_DATA_DIR"
 YEARS = ("2014", "2017")
+NAMED = ("tiny", "coco2014", "coco2017-val", "tiny_video")  # datasets known by name
 
 
 def in_data_dir(path: str | os.PathLike) -> str:
@@ -57,7 +58,8 @@ def coco_split(root: str | os.PathLike, split: str = "train") -> Split:
 
 
 def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> Split:
-    """Resolve 'tiny' (built when missing), 'coco2014' (data_dir/coco) or a folder to a Split."""
+    """Resolve 'tiny' (built when missing), 'coco2014' (data_dir/coco), 'coco2017-val' (its val
+    photos split into train / val / test, made when missing) or a folder to a Split."""
     if str(dataset) == "tiny":
         from helpers.tiny_coco import ensure_tiny_coco
 
@@ -67,9 +69,15 @@ def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> 
         if not root.is_dir():
             raise CourseError(f"{root}: COCO 2014 not downloaded yet (see notebook 02)")
         return coco_split(root, split)
+    if str(dataset) == "coco2017-val":  # COCO 2017's val photos, split (helpers.splits)
+        from helpers.splits import ensure_coco2017_val
+
+        return coco_split(ensure_coco2017_val(), split)
     root = Path(dataset)
     if not root.is_dir():
-        raise CourseError(f"{root}: dataset folder not found (use 'tiny', 'coco2014' or a folder)")
+        raise CourseError(
+            f"{root}: dataset folder not found (use {', '.join(map(repr, NAMED[:3]))} or a folder)"
+        )
     return coco_split(root, split)
 
 
@@ -90,8 +98,8 @@ class VideoSplit:
 
 def is_video_dataset(dataset: str | os.PathLike) -> bool:
     """'tiny_video', or a folder holding an MSR-VTT annotations file."""
-    if str(dataset) in ("tiny", "coco2014"):
-        return False
+    if str(dataset) in NAMED:
+        return str(dataset) == "tiny_video"
     root = Path(dataset)
     return str(dataset) == "tiny_video" or any((root / a).is_file() for a in VIDEO_ANNOTATIONS)
 
@@ -116,7 +124,7 @@ def video_split(dataset: str | os.PathLike = "tiny_video", split: str = "train")
 
 def dataset_name(dataset: str | os.PathLike) -> str:
     """A file-name-safe key: 'tiny', 'coco2014', or a folder's name plus a hash of its full path."""
-    if str(dataset) in ("tiny", "coco2014", "tiny_video"):
+    if str(dataset) in NAMED:
         return str(dataset)
     # A folder's name alone could clash with a named dataset or another folder of that name.
     digest = hashlib.sha1(str(Path(dataset).resolve()).encode()).hexdigest()[:8]

@@ -1,4 +1,4 @@
-"""Sturdy downloads of COCO 2014: resumable, verified transfers and safe zip extraction.
+"""Sturdy downloads of COCO (2014, or 2017): resumable, verified transfers and safe zip extraction.
 
 A 13 GB download will be interrupted sometimes, so every step can be rerun and picks up where it
 stopped: bytes go to `<name>.part` and a rerun asks the server only for the rest (HTTP Range); the
@@ -61,6 +61,19 @@ COCO_2014: dict[str, Remote] = {
         f"{COCO_HOST}/zips/val2014.zip", 6_645_013_297, "a3d79f5ed8d289b7a7554ce06a5782b3"
     ),
 }
+# The same 2017 files: 5,000 val photos in 0.8 GB are the real-photo course's whole dataset.
+COCO_2017: dict[str, Remote] = {
+    "annotations": Remote(
+        f"{COCO_HOST}/annotations/annotations_trainval2017.zip",
+        252_907_541,
+        "f4bbac642086de4f52a3fdda2de5fa2c",
+    ),
+    "train": Remote(
+        f"{COCO_HOST}/zips/train2017.zip", 19_336_861_798, "cced6f7f71b7629ddf16f17bbcfab6b2"
+    ),
+    "val": Remote(f"{COCO_HOST}/zips/val2017.zip", 815_585_330, "442b8da7639aecaf257c1dceb8ba8c80"),
+}
+COCO = {"2014": COCO_2014, "2017": COCO_2017}
 
 
 def _reason(err: BaseException) -> str:
@@ -242,14 +255,19 @@ def download_coco(
     base_url: str | None = None,
     keep_archives: bool = False,
     progress: bool = True,
+    year: str = "2014",
 ) -> Path:
-    """Download and unpack COCO 2014 parts into `root` (default data_dir/coco), COCO layout."""
+    """Download and unpack COCO parts of a year into `root` (default data_dir/coco), COCO layout;
+    2014 and 2017 live side by side there (annotations/captions_val2017.json, val2017/, ...)."""
     root = Path(root) if root is not None else data_dir() / "coco"
-    unknown = [p for p in parts if p not in COCO_2014]
+    if str(year) not in COCO:
+        raise CourseError(f"COCO year must be one of {', '.join(COCO)}, got {year!r}")
+    remotes = COCO[str(year)]
+    unknown = [p for p in parts if p not in remotes]
     if unknown:
-        raise CourseError(f"unknown COCO 2014 part(s) {unknown} (choose from {list(COCO_2014)})")
+        raise CourseError(f"unknown COCO {year} part(s) {unknown} (choose from {list(remotes)})")
     for name in parts:
-        remote = COCO_2014[name]
+        remote = remotes[name]
         path = urlsplit(remote.url).path
         url = remote.url if base_url is None else base_url.rstrip("/") + path
         archive = root / PurePosixPath(path).name
@@ -333,11 +351,12 @@ def serve_directory(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: download and unpack parts of COCO 2014."""
+    """Command line: download and unpack parts of COCO 2014 or 2017."""
     p = parser(
         "python -m helpers.download",
-        "Download and unpack COCO 2014 (resumable: rerun after an interruption).",
+        "Download and unpack COCO 2014 or 2017 (resumable: rerun after an interruption).",
     )
+    p.add_argument("--year", choices=list(COCO), default="2014", help="2014 (default) or 2017")
     p.add_argument("--parts", nargs="+", choices=list(COCO_2014), default=list(COCO_2014))
     p.add_argument("--root", type=Path, default=None, help="target folder (default data_dir/coco)")
     p.add_argument("--base-url", default=None, help=f"a mirror to use instead of {COCO_HOST}")
@@ -345,8 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     writable_folder(args.root or data_dir() / "coco")
-    root = download_coco(args.root, args.parts, args.base_url, args.keep_archives, not args.quiet)
-    print(f"COCO 2014 ({', '.join(args.parts)}) ready in {root}")
+    root = download_coco(
+        args.root, args.parts, args.base_url, args.keep_archives, not args.quiet, args.year
+    )
+    print(f"COCO {args.year} ({', '.join(args.parts)}) ready in {root}")
     return 0
 
 

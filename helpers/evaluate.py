@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--annotations", type=Path, help="a COCO captions JSON (with --images)")
     p.add_argument("--images", type=Path, help="the folder of its images (with --annotations)")
     p.add_argument(
-        "--dataset", default="tiny", help="without --annotations: tiny, coco2014 or a folder"
+        "--dataset",
+        default="tiny",
+        help="without --annotations: tiny, coco2014, coco2017-val or a folder",
     )
     p.add_argument("--split", default="val", help="without --annotations: the split to caption")
     p.add_argument(

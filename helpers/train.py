@@ -29,6 +29,7 @@ from helpers.checks import arg, finite, non_negative, parser, positive, warn, wr
 from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import (
+    NAMED,
     data_dir,
     dataset_name,
     dataset_split,
@@ -120,11 +121,10 @@ class TrainConfig:
         if self.pool not in ("last", "mean"):
             raise CourseError(f"pool must be 'last' or 'mean', got {self.pool!r}")
         # A mistyped folder holds neither images nor videos: say so, not "holds images" below.
-        named = str(self.dataset) in ("tiny", "coco2014", "tiny_video")
-        if not named and not Path(self.dataset).is_dir():
+        if str(self.dataset) not in NAMED and not Path(self.dataset).is_dir():
             raise CourseError(
-                f"{self.dataset}: dataset folder not found "
-                "(use 'tiny', 'coco2014', 'tiny_video' or a folder)"
+                f"{self.dataset}: dataset folder not found (use {', '.join(map(repr, NAMED))} "
+                "or a folder)"
             )
         video = is_video_dataset(self.dataset)
         if not video and (self.frames > 1 or self.motion or self.decoder == "lrcn"):
@@ -463,9 +463,12 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     torch.manual_seed(cfg.seed)
     if not run.main:
         dist.barrier()  # rank 0 prepares the data (vocabulary, resized images) alone, first
+    stage = _stage_clock(progress)
     vocab = _vocabulary(cfg, progress)
+    stage("vocabulary")
     for split in ("train", "val") if not is_video_dataset(cfg.dataset) else ():
         ensure_resized(cfg.dataset, split, cfg.resize, progress=progress)
+    stage("resized images")
     if run.main and run.world > 1:
         dist.barrier()
     encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
@@ -491,12 +494,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
             for tensor in encoder.backbone.state_dict().values():
                 dist.broadcast(tensor, 0)
 
+    stage("encoder pretraining" if history.pretrain_loss and start == 0 else "models")
     if start >= cfg.epochs:
         return history  # a finished run: no loaders, no feature cache to build or check
     began = time.perf_counter()
     train_loader, val_loader, sampler = _loaders(cfg, vocab, encoder, run, progress)
     if cfg.cached and start == 0:  # a resumed run keeps the history it had
         history.features_seconds = time.perf_counter() - began
+    stage("feature cache" if cfg.cached else "data loaders")
     model_enc, model_dec = encoder, decoder
     if run.world > 1:
         ids = [device.index] if device.type == "cuda" else None
@@ -568,7 +573,21 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {history.train_loss[-1]:.3f}, "
                 f"val loss {val:.3f} (perplexity {math.exp(val):.2f}), {history.seconds[-1]:.0f} s"
             )
+    stage(f"training, {cfg.epochs - start} epochs")
     return history
+
+
+def _stage_clock(progress: bool):
+    """A function that prints how long the stage just finished took (when progress is on)."""
+    last = [time.perf_counter()]
+
+    def done(name: str) -> None:
+        now = time.perf_counter()
+        if progress:
+            print(f"time: {name} {now - last[0]:.1f} s")
+        last[0] = now
+
+    return done
 
 
 def ensure_checkpoint(
@@ -585,6 +604,28 @@ def ensure_checkpoint(
     if not done:
         train(cfg, folder, progress=progress)  # resumes, or says in one line why it cannot
     return best_checkpoint(folder)
+
+
+# Named groups of settings (python -m helpers.train --preset NAME; TrainConfig(**PRESETS[NAME])).
+PRESETS = {
+    # Real photos on a laptop CPU: a frozen ImageNet ResNet run once per photo (the centre crop and
+    # its mirror, cached), the chapter's sizes, and the chapter's LSTM trained from the cache.
+    "laptop": dict(
+        backbone="resnet50",
+        weights="IMAGENET1K_V1",
+        freeze=True,
+        cache_features=True,
+        views=2,
+        flip=True,
+        resize=256,
+        crop=224,
+        embedding_size=256,
+        hidden_size=512,
+        num_layers=1,
+        pretrain_epochs=0,
+        epochs=10,
+    ),
+}
 
 
 def _field_help() -> dict[str, str]:
@@ -638,8 +679,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default=None,
+        help="a named group of settings, overridden by any setting given: laptop = "
+        + ", ".join(f"{k}={v}" for k, v in PRESETS["laptop"].items()),
+    )
+    known, _ = p.parse_known_args(argv)
+    if known.preset:  # the preset's values become the defaults; flags given still win
+        p.set_defaults(**PRESETS[known.preset])
     args = vars(p.parse_args(argv))
     out, fresh, device, quiet = (args.pop(k) for k in ("out", "fresh", "device", "quiet"))
+    args.pop("preset")
     cfg = TrainConfig(**args)
     history = train(cfg, out, resume=not fresh, progress=not quiet, device=device)
     if history.val_loss and os.environ.get("RANK", "0") == "0":  # under torchrun: rank 0 says it

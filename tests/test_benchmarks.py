@@ -43,3 +43,22 @@ def test_resize_speed_on_real_photos(coco_sample):
     result = run_resize_speed("--photos", str(coco_sample / "images"))
     assert result["photos"].endswith("images")
     assert result["images"] == 6 and result["fast_over_chapter"] > 0
+
+
+def test_real_photos_speed_projects_every_stage():
+    cmd = [sys.executable, "benchmarks/real_photos_speed.py", "--photos", "4", "--captions", "64"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    rates = result["rates_1_thread"]
+    assert set(rates) == {
+        "resize_photos_per_s",
+        "resnet18_images_per_s",
+        "resnet50_images_per_s",
+        "decoder_s_per_1000_captions",
+    }
+    assert all(v > 0 for v in rates.values())
+    # ResNet-50 costs several times ResNet-18's arithmetic: it must be measured slower.
+    assert rates["resnet50_images_per_s"] < rates["resnet18_images_per_s"]
+    minutes = result["projected_minutes_here"]
+    assert minutes["features_resnet50"] > minutes["features_resnet18"] > 0
+    assert set(result["estimated_minutes_8_cores"]) == set(minutes)

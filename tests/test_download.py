@@ -224,6 +224,57 @@ def test_extraction_completes_an_interrupted_one(mirror, tmp_path):
 def test_unknown_part_is_refused(tmp_path):
     with pytest.raises(CourseError, match="unknown COCO 2014 part"):
         download_coco(tmp_path, parts=["test"])
+    with pytest.raises(CourseError, match="unknown COCO 2017 part"):
+        download_coco(tmp_path, parts=["test"], year="2017")
+    with pytest.raises(CourseError, match="year must be one of 2014, 2017"):
+        download_coco(tmp_path, parts=["val"], year="2015")
+
+
+def test_coco_2017_lists_the_official_archives():
+    assert dl.COCO_2017["val"].url == "http://images.cocodataset.org/zips/val2017.zip"
+    assert dl.COCO_2017["val"].size == 815_585_330
+    assert dl.COCO_2017["annotations"].md5 == "f4bbac642086de4f52a3fdda2de5fa2c"
+    assert all(len(r.md5) == 32 for r in dl.COCO_2017.values())
+
+
+@pytest.fixture(scope="module")
+def mirror2017(small_coco, tmp_path_factory) -> Path:
+    """images.cocodataset.org's 2017 files, holding the small tiny COCO renamed to 2017."""
+    site = tmp_path_factory.mktemp("mirror2017")
+    anns = {
+        f"annotations/{p.name.replace('2014', '2017')}": p
+        for p in (small_coco / "annotations").glob("*.json")
+    }
+    _zip(site / "annotations" / "annotations_trainval2017.zip", anns)
+    images = {f"val2017/{p.name}": p for p in (small_coco / "val2014").iterdir()}
+    _zip(site / "zips" / "val2017.zip", images)
+    return site
+
+
+def test_coco_2017_parts_resume_verify_and_unpack(mirror2017, small_coco, monkeypatch, tmp_path):
+    for name in ("annotations", "val"):
+        remote = dl.COCO_2017[name]
+        local = mirror2017 / remote.url.removeprefix(dl.COCO_HOST + "/")
+        md5 = hashlib.md5(local.read_bytes()).hexdigest()
+        monkeypatch.setitem(dl.COCO_2017, name, Remote(remote.url, local.stat().st_size, md5))
+    root = tmp_path / "coco"
+    log = []
+    # The first transfer is cut after 1,000 bytes: a rerun of the same command resumes it.
+    with serve_directory(mirror2017, log=log, cut_after=1000) as url:
+        with pytest.raises(CourseError, match="a rerun resumes"):
+            download_coco(root, ["annotations", "val"], url, progress=False, year="2017")
+        download_coco(root, ["annotations", "val"], url, progress=False, year="2017")
+    assert ("/annotations/annotations_trainval2017.zip", "bytes=1000-") in log
+    found = coco_split(root, "val")
+    assert found.annotations == root / "annotations" / "captions_val2017.json"
+    assert sorted(p.name for p in found.images.iterdir()) == sorted(
+        p.name for p in (small_coco / "val2014").iterdir()
+    )
+    # A file that is not the published one (here: another md5) is refused and not kept.
+    monkeypatch.setitem(dl.COCO_2017, "val", Remote(dl.COCO_2017["val"].url, None, "0" * 32))
+    with serve_directory(mirror2017) as url, pytest.raises(CourseError, match="expected 0000"):
+        download_coco(tmp_path / "other", ["val"], url, progress=False, year="2017")
+    assert not (tmp_path / "other" / "val2017.zip").exists()
 
 
 def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
