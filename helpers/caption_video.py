@@ -11,11 +11,10 @@ from pathlib import Path
 
 import torch
 
-from helpers.checkpoint import best_checkpoint, load_models
+from helpers.caption import Captioner
 from helpers.checks import arg, parser, positive
-from helpers.checks import device as check_device
 from helpers.errors import CourseError, run_cli
-from helpers.metrics import score_captions
+from helpers.metrics import against_others
 from helpers.tiny_video import caption_is_right
 from helpers.train import TrainConfig, clip_cache, video_items
 from helpers.video import (
@@ -28,16 +27,14 @@ from helpers.video import (
 )
 
 
-class VideoModel:
+class VideoModel(Captioner):
     """A trained checkpoint that reads clips: a video captioner, an LRCN action classifier, or the
     chapter's image captioner (which then sees the middle frame, T = 1)."""
 
     def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device | None = None):
-        self.device = check_device(device)
-        self.path = best_checkpoint(checkpoint)
-        self.encoder, self.decoder, self.vocab, ckpt = load_models(self.path, self.device)
+        super().__init__(checkpoint, device=device)
         # An image checkpoint stored no frames or motion: one frame, as an image.
-        self.config = asdict(TrainConfig(**{"frames": 1, "motion": False, **ckpt["config"]}))
+        self.config = asdict(TrainConfig(**{"frames": 1, "motion": False, **self.config}))
         if self.config["decoder"] == "attention":
             raise CourseError(f"{self.path}: an attention checkpoint takes images, not clips")
 
@@ -56,15 +53,11 @@ class VideoModel:
     @torch.no_grad()
     def describe(self, features: torch.Tensor, beam_size: int = 1) -> list[str]:
         """Captions (or action names) of a batch of clips' frame features (B, T, F)."""
-        embeddings = self.encoder(features.to(self.device))
         if self.actions:
-            return [self.vocab.id_to_word[i] for i in self.decoder.predict(embeddings).tolist()]
-        if beam_size == 1:
-            ids = self.decoder.sample(embeddings)
-        else:
-            end = self.vocab.word_to_id["<end>"]
-            ids = self.decoder.beam_search(embeddings, beam_size, 0.0, end)[0]
-        return [" ".join(self.vocab.decode(row)) for row in ids.cpu()]
+            predicted = self.decoder.predict(self.encoder(features.to(self.device)))
+            return [self.vocab.id_to_word[i] for i in predicted.tolist()]
+        # The encoder takes cached features as it takes images: the captioning is Captioner's.
+        return [" ".join(self.vocab.decode(row)) for row in self.sample_ids(features, beam_size)]
 
 
 def describe_split(
@@ -122,9 +115,11 @@ def caption_report(
     """Captions of clips scored as the humans are, against each clip's captions but the first (no
     `captions`: the humans' own, each clip's first); and the share that name every object with
     what it does (tiny set), for one- and two-actor clips."""
+    refs = {k: item.captions for k, item in enumerate(items)}
+    scores = against_others(
+        refs, None if captions is None else dict(enumerate(captions)), skip=skip
+    ).scores
     said = captions if captions is not None else [item.captions[0] for item in items]
-    refs = {k: item.captions[1:] for k, item in enumerate(items) if len(item.captions) >= 2}
-    scores = score_captions(refs, {k: said[k] for k in refs}, skip=skip).scores
     report = {"metrics": {k: round(v, 3) for k, v in scores.items()}, "clips": len(items)}
     if all(item.actions for item in items):
         right = [

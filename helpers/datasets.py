@@ -73,12 +73,7 @@ def dataset_split(dataset: str | os.PathLike = "tiny", split: str = "train") -> 
         from helpers.splits import ensure_coco2017_val
 
         return coco_split(ensure_coco2017_val(), split)
-    root = Path(dataset)
-    if not root.is_dir():
-        raise CourseError(
-            f"{root}: dataset folder not found (use {', '.join(map(repr, NAMED[:3]))} or a folder)"
-        )
-    return coco_split(root, split)
+    return coco_split(known_dataset(dataset), split)
 
 
 # MSR-VTT calls its files train_val_videodatainfo.json and TrainValVideo/; the tiny set is shorter.
@@ -94,6 +89,17 @@ class VideoSplit:
     name: str
     videos: Path
     annotations: Path
+
+
+def known_dataset(dataset: str | os.PathLike) -> str | Path:
+    """A dataset's name when it is a named one, else its folder, which must exist (one line if not)."""
+    if str(dataset) in NAMED:
+        return str(dataset)
+    if not Path(dataset).is_dir():
+        raise CourseError(
+            f"{dataset}: dataset folder not found (use {', '.join(map(repr, NAMED))} or a folder)"
+        )
+    return Path(dataset)
 
 
 def is_video_dataset(dataset: str | os.PathLike) -> bool:
@@ -132,18 +138,12 @@ def dataset_name(dataset: str | os.PathLike) -> str:
 
 
 def generator_main(
-    argv: list[str] | None,
-    prog: str,
-    description: str,
-    name: str,
-    generate,
-    defaults: dict,
-    units: str,
-) -> Path:
+    argv: list[str] | None, doc: str, name: str, generate, defaults: dict, units: str, what: str
+) -> int:
     """The command line of a dataset generator (tiny COCO, tiny video): parse, check, generate."""
     from helpers.checks import arg, non_negative, parser, positive, writable_folder
 
-    p = parser(prog, description)
+    p = parser(f"python -m helpers.{name}", doc.splitlines()[0])
     p.add_argument(
         "--out", type=Path, default=None, help=f"output folder (default: data_dir/{name})"
     )
@@ -158,4 +158,6 @@ def generator_main(
     args = p.parse_args(argv)
     out = args.out or data_dir() / name
     writable_folder(out, create=False)  # built beside it, then renamed into place
-    return generate(out, args.seed, args.train, args.val, args.force, not args.quiet)
+    out = generate(out, args.seed, args.train, args.val, args.force, not args.quiet)
+    print(f"{what} ready in {out}")
+    return 0

@@ -124,3 +124,18 @@ def generator_params(
             raise CourseError(f"{out}: {name} must be a positive whole number, got {value!r}")
     source = hashlib.sha256(Path(generator).read_bytes()).hexdigest()[:16]
     return {"version": version, "generator": source, "seed": seed, **counts}
+
+
+def link_file(src: Path, dst: Path) -> None:
+    """`dst` as a link to `src` (symlink, else a hard link): a split that copies no image."""
+    from helpers.errors import CourseError
+
+    if dst.exists():
+        return
+    try:
+        dst.symlink_to(src.resolve())
+    except OSError:
+        try:  # Windows without the symlink privilege: a hard link, on the same drive
+            os.link(src, dst)
+        except OSError as err:
+            raise CourseError(f"{dst}: cannot link to {src} ({err.strerror})") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 from helpers.checks import parser, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
-from helpers.files import read_json, write_json
+from helpers.files import link_file, read_json, write_json
 
 SPLITS = ("train", "val", "test")
 
@@ -36,18 +36,6 @@ def _check(path: Path, data: object) -> list[dict]:
         if img["split"] not in (*SPLITS, "restval"):
             raise CourseError(f"{path}: image entry {k} has unknown split {img['split']!r}")
     return data["images"]
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        return
-    try:
-        dst.symlink_to(src.resolve())
-    except OSError:
-        try:  # Windows without the symlink privilege: a hard link, on the same drive
-            os.link(src, dst)
-        except OSError as err:
-            raise CourseError(f"{dst}: cannot link to {src} ({err.strerror})") from None
 
 
 def karpathy_split(
@@ -86,7 +74,7 @@ def karpathy_split(
             continue
         folder = out / f"{split}2014"
         folder.mkdir(parents=True, exist_ok=True)
-        _link(src, folder / img["filename"])
+        link_file(src, folder / img["filename"])
         files[split].append({"id": img["cocoid"], "file_name": img["filename"]})
         for s in img["sentences"]:
             anns[split].append(

@@ -421,24 +421,41 @@ def evaluate_results(
     return score_captions(refs, candidates, per_image, skip, use_java)
 
 
+def against_others(
+    references: Mapping[int, list[str]],
+    candidates: Mapping[int, str] | None = None,
+    per_image: bool = False,
+    skip: Collection[str] = (),
+    use_java: bool | None = None,
+) -> MetricsReport:
+    """Candidates scored against each image's references but the first; with no candidates, each
+    image's first reference is scored (the human agreement): the same four references for both.
+
+    With one reference fewer than a model usually gets, this is the fair comparison with people.
+    """
+    pool = candidates if candidates is not None else {i: c[0] for i, c in references.items() if c}
+    others = {i: c[1:] for i, c in references.items() if len(c) >= 2 and i in pool}
+    report = score_captions(others, {i: pool[i] for i in others}, per_image, skip, use_java)
+    if candidates is None:
+        if len(others) < len(references):
+            left = len(references) - len(others)
+            report.notes.append(f"{left} images with fewer than 2 captions left out")
+        report.notes.append(
+            "human agreement: each image's first caption against its other captions"
+        )
+    else:
+        report.notes.append("model against each image's captions but the first (as the humans)")
+    return report
+
+
 def human_agreement(
     annotations: str | os.PathLike,
     per_image: bool = False,
     skip: Collection[str] = (),
     use_java: bool | None = None,
 ) -> MetricsReport:
-    """Each image's first human caption scored against its other captions: the bar for a model.
-
-    With one reference fewer than a model gets, the humans are slightly handicapped.
-    """
-    refs = reference_captions(annotations)
-    firsts = {i: caps[0] for i, caps in refs.items() if len(caps) >= 2}
-    others = {i: caps[1:] for i, caps in refs.items() if len(caps) >= 2}
-    report = score_captions(others, firsts, per_image, skip, use_java)
-    if len(firsts) < len(refs):
-        report.notes.append(f"{len(refs) - len(firsts)} images with fewer than 2 captions left out")
-    report.notes.append("human agreement: each image's first caption against its other captions")
-    return report
+    """Each image's first human caption scored against its other captions: the bar for a model."""
+    return against_others(reference_captions(annotations), None, per_image, skip, use_java)
 
 
 def against_other_references(
@@ -447,16 +464,10 @@ def against_other_references(
     skip: Collection[str] = (),
     use_java: bool | None = None,
 ) -> MetricsReport:
-    """A model's captions scored against the same references as human_agreement (all but the first).
-
-    This is the fair comparison with the humans: both face the same four references per image.
-    """
+    """A model's captions scored against the same references as human_agreement (all but the first)."""
     refs = reference_captions(annotations)
     candidates = load_results(results, refs, Path(annotations).name)
-    others = {i: caps[1:] for i, caps in refs.items() if len(caps) >= 2 and i in candidates}
-    report = score_captions(others, {i: candidates[i] for i in others}, False, skip, use_java)
-    report.notes.append("model against each image's captions but the first (as the humans)")
-    return report
+    return against_others(refs, candidates, False, skip, use_java)
 
 
 def over_seeds(rows: Mapping[str, list[dict]]) -> dict:

@@ -13,8 +13,8 @@ from helpers.annotations import load_captions
 from helpers.checks import arg, non_negative, parser, writable_folder
 from helpers.datasets import data_dir
 from helpers.errors import CourseError, run_cli
-from helpers.files import file_digest, read_json, write_json
-from helpers.karpathy import SPLITS, _link
+from helpers.files import file_digest, link_file, read_json, write_json
+from helpers.karpathy import SPLITS
 
 MANIFEST = "split.json"
 COCO2017_VAL = "coco2017-val"
@@ -64,7 +64,7 @@ def split_coco(
         split = split_of[img["id"]]
         folder = out / f"{split}{year}"
         folder.mkdir(parents=True, exist_ok=True)
-        _link(src, folder / img["file_name"])
+        link_file(src, folder / img["file_name"])
         files[split].append(img)
         counts[split] += 1
     for split in SPLITS:

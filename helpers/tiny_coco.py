@@ -320,18 +320,9 @@ def ensure_tiny_coco(out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    doc = __doc__.splitlines()[0]
-    out = generator_main(
-        argv,
-        "python -m helpers.tiny_coco",
-        doc,
-        "tiny_coco",
-        generate_tiny_coco,
-        DEFAULTS,
-        "images",
+    return generator_main(
+        argv, __doc__, "tiny_coco", generate_tiny_coco, DEFAULTS, "images", "tiny COCO"
     )
-    print(f"tiny COCO ready in {out}")
-    return 0
 
 
 if __name__ == "__main__":

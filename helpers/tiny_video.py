@@ -286,18 +286,9 @@ def ensure_tiny_video(out: str | Path | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    doc = __doc__.splitlines()[0]
-    out = generator_main(
-        argv,
-        "python -m helpers.tiny_video",
-        doc,
-        "tiny_video",
-        generate_tiny_video,
-        DEFAULTS,
-        "clips",
+    return generator_main(
+        argv, __doc__, "tiny_video", generate_tiny_video, DEFAULTS, "clips", "tiny video set"
     )
-    print(f"tiny video set ready in {out}")
-    return 0
 
 
 if __name__ == "__main__":

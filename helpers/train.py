@@ -29,12 +29,12 @@ from helpers.checks import arg, finite, non_negative, parser, positive, warn, wr
 from helpers.checks import device as check_device
 from helpers.coco import CocoCaptionDataset, caption_loader
 from helpers.datasets import (
-    NAMED,
     data_dir,
     dataset_name,
     dataset_split,
     in_data_dir,
     is_video_dataset,
+    known_dataset,
     video_split,
 )
 from helpers.distributed import Distributed, setup_distributed, sum_across
@@ -96,6 +96,11 @@ class TrainConfig:
     motion: bool = False  # video: also each frame's difference from the one before (LRCN's flow stream, in miniature)
     pool: str = "last"  # lrcn: classify from the last step, or "mean" over the steps as LRCN does
 
+    def __post_init__(self) -> None:
+        # A weights file named relative to here or in full is the same run (resume, ensure_checkpoint).
+        if self.weights is not None and Path(self.weights).is_file():
+            self.weights = str(Path(self.weights).resolve())
+
     def check(self) -> TrainConfig:
         """Every value checked before any work: one line naming the setting, else the config."""
         for name in POSITIVE:
@@ -121,11 +126,7 @@ class TrainConfig:
         if self.pool not in ("last", "mean"):
             raise CourseError(f"pool must be 'last' or 'mean', got {self.pool!r}")
         # A mistyped folder holds neither images nor videos: say so, not "holds images" below.
-        if str(self.dataset) not in NAMED and not Path(self.dataset).is_dir():
-            raise CourseError(
-                f"{self.dataset}: dataset folder not found (use {', '.join(map(repr, NAMED))} "
-                "or a folder)"
-            )
+        known_dataset(self.dataset)
         video = is_video_dataset(self.dataset)
         if not video and (self.frames > 1 or self.motion or self.decoder == "lrcn"):
             raise CourseError(

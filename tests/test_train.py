@@ -327,3 +327,11 @@ def test_a_global_batch_that_does_not_split_is_one_line():
 
     with pytest.raises(CourseError, match="batch size 16 does not split over 3 processes"):
         _loaders(TrainConfig(batch_size=16), None, None, Distributed(0, 3), progress=False)
+
+
+def test_a_weights_file_named_relative_or_in_full_is_the_same_run(tmp_path, monkeypatch):
+    (tmp_path / "w.pth").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    relative, full = TrainConfig(weights="w.pth"), TrainConfig(weights=str(tmp_path / "w.pth"))
+    assert relative.weights == full.weights == str((tmp_path / "w.pth").resolve())
+    assert TrainConfig(weights="IMAGENET1K_V1").weights == "IMAGENET1K_V1"  # a name stays a name
