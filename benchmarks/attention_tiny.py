@@ -13,11 +13,13 @@ import argparse
 import json
 import time
 
-from helpers.attention import tiny_report
-from helpers.caption import Captioner
-from helpers.datasets import data_dir, dataset_split
-from helpers.metrics import human_agreement, over_seeds
-from helpers.train import TrainConfig, ensure_checkpoint
+from helpers.caption.captioner import Captioner
+from helpers.data.paths import data_dir
+from helpers.data.registry import dataset_split
+from helpers.evaluate.references import human_agreement, over_seeds
+from helpers.evaluate.tiny import tiny_report
+from helpers.train.config import TrainConfig
+from helpers.train.loop import ensure_checkpoint
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -22,12 +22,13 @@ from functools import partial
 
 import torch
 
-from helpers.annotations import image_files
-from helpers.caption import Captioner
-from helpers.datasets import dataset_split
+from helpers.caption.captioner import Captioner
+from helpers.data.annotations import image_files
+from helpers.data.images import load_rgb
+from helpers.data.registry import dataset_split
 from helpers.errors import run_cli
-from helpers.images import load_rgb
-from helpers.train import TrainConfig, ensure_checkpoint
+from helpers.train.config import TrainConfig
+from helpers.train.loop import ensure_checkpoint
 
 
 def batched(captioner: Captioner, images: list, beam: int, batch_size: int) -> list[str]:

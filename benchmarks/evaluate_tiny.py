@@ -11,12 +11,13 @@ import argparse
 import json
 import time
 
-from helpers.caption import Captioner
-from helpers.checkpoint import best_checkpoint
-from helpers.datasets import dataset_split
-from helpers.evaluate import evaluate_checkpoint
-from helpers.metrics import against_other_references, human_agreement
-from helpers.train import TrainConfig, ensure_checkpoint
+from helpers.caption.captioner import Captioner
+from helpers.data.registry import dataset_split
+from helpers.evaluate.references import against_other_references, human_agreement
+from helpers.evaluate.split import evaluate_checkpoint
+from helpers.models.checkpoint import best_checkpoint
+from helpers.train.config import TrainConfig
+from helpers.train.loop import ensure_checkpoint
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--checkpoint", help="run folder (its best.pt) or checkpoint file")

@@ -24,8 +24,10 @@ from PIL import Image
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from helpers.images import eval_transform, resize_images
-from helpers.models import LSTMModel, build_backbone
+from helpers.data.images import eval_transform
+from helpers.data.resize import resize_images
+from helpers.models.backbones import build_backbone
+from helpers.models.cnn_lstm import LSTMModel
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--photos", type=int, default=48, help="photos to time (48)")

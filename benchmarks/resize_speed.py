@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers.datasets import dataset_split
-from helpers.images import load_rgb, resize_image, resize_images
+from helpers.data.images import load_rgb, resize_image
+from helpers.data.registry import dataset_split
+from helpers.data.resize import resize_images
 
 
 def make_photos(folder: Path, n: int) -> None:

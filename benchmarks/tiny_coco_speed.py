@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from helpers.tiny_coco import DEFAULTS, generate_tiny_coco
+from helpers.data.tiny_coco import DEFAULTS, generate_tiny_coco
 
 with tempfile.TemporaryDirectory() as tmp:
     start = time.perf_counter()

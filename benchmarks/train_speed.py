@@ -1,7 +1,7 @@
 """The source's training loop against the cached-feature loop, same data and model: one JSON line.
 
 With a frozen backbone the source's loop runs the CNN again for every caption of every image in
-every epoch (COCO has about 5 captions per image). The cached loop (helpers.features) runs it once
+every epoch (COCO has about 5 captions per image). The cached loop (helpers.data.features) runs it once
 per image and view, before the first epoch, and then trains on the stored features. Both runs here
 use the same subset of the tiny COCO, the same frozen ResNet (ResNet-18 by default) at the source's
 sizes (resize 256, crop 224), the same seed, batch size and number of epochs. Figures: seconds per
@@ -31,13 +31,15 @@ from pathlib import Path
 
 import torch
 
-from helpers.annotations import load_captions
-from helpers.coco_subset import coco_subset
-from helpers.datasets import coco_split, dataset_split
-from helpers.images import ensure_resized
-from helpers.models import build_backbone
-from helpers.train import TrainConfig, train
-from helpers.vocabulary import ensure_vocabulary
+from helpers.data.annotations import load_captions
+from helpers.data.coco_subset import coco_subset
+from helpers.data.layouts import coco_split
+from helpers.data.registry import dataset_split
+from helpers.data.resize import ensure_resized
+from helpers.data.vocabulary import ensure_vocabulary
+from helpers.models.backbones import build_backbone
+from helpers.train.config import TrainConfig
+from helpers.train.loop import train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--backbone", default="resnet18", help="resnet18 ... resnet152 (frozen)")

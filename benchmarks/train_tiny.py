@@ -16,13 +16,14 @@ import time
 
 import torch
 
-from helpers.annotations import image_files
-from helpers.caption import Captioner
-from helpers.checkpoint import best_checkpoint
-from helpers.datasets import dataset_split
-from helpers.images import inference_transform, load_rgb
-from helpers.tiny_coco import load_objects, object_scores
-from helpers.train import TrainConfig, train
+from helpers.caption.captioner import Captioner
+from helpers.data.annotations import image_files
+from helpers.data.images import inference_transform, load_rgb
+from helpers.data.registry import dataset_split
+from helpers.evaluate.objects import load_objects, object_scores
+from helpers.models.checkpoint import best_checkpoint
+from helpers.train.config import TrainConfig
+from helpers.train.loop import train
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
@@ -33,8 +34,8 @@ cfg = dataclasses.replace(TrainConfig(), epochs=args.epochs, seed=args.seed)
 with tempfile.TemporaryDirectory() as out:
     # The data (tiny COCO, vocabulary, resized images) is prepared first so only training is timed.
     os.environ.setdefault("COURSE_DATA_DIR", os.path.join(out, "data"))
-    from helpers.images import ensure_resized
-    from helpers.vocabulary import ensure_vocabulary
+    from helpers.data.resize import ensure_resized
+    from helpers.data.vocabulary import ensure_vocabulary
 
     ensure_vocabulary(cfg.dataset, cfg.threshold)
     for split in ("train", "val"):

@@ -14,10 +14,13 @@ import argparse
 import json
 import time
 
-from helpers.caption_video import VideoModel, action_report, caption_report, describe_split
-from helpers.datasets import data_dir
-from helpers.metrics import over_seeds
-from helpers.train import TrainConfig, ensure_checkpoint, video_items
+from helpers.caption.video import VideoModel, describe_split
+from helpers.data.paths import data_dir
+from helpers.evaluate.references import over_seeds
+from helpers.evaluate.video import action_report, caption_report
+from helpers.train.config import TrainConfig
+from helpers.train.data import video_items
+from helpers.train.loop import ensure_checkpoint
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 from helpers.checks import arg, parser, positive, writable_folder
-from helpers.datasets import data_dir
+from helpers.data.paths import data_dir
 from helpers.errors import CourseError, run_cli
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -71,6 +71,12 @@ def run_notebook(
         raise CourseError(
             f"{path.name}: cell {failed} failed with {name}: "
             f"{getattr(err, 'evalue', '')} (executed copy: {out_dir / path.name})"
+        ) from None
+    except CellTimeoutError:
+        nbformat.write(nb, out_dir / path.name)
+        raise CourseError(
+            f"{path.name}: a cell ran longer than {timeout} s (raise --timeout; executed copy: "
+            f"{out_dir / path.name}, kernel log: {log})"
         ) from None
     except RuntimeError as err:  # the kernel died or never started: its log says why
         first = (str(err).strip().splitlines() or ["kernel failed"])[0]

@@ -7,9 +7,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from helpers.errors import CourseError
 
 
 @contextlib.contextmanager
@@ -42,8 +44,6 @@ def write_json(path: str | os.PathLike, data: Any, indent: int | None = None) ->
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     """Read a JSON file, turning a missing or malformed file into a one-line CourseError."""
-    from helpers.errors import CourseError
-
     path = Path(path)
     if not path.is_file():
         raise CourseError(f"{path}: {what} not found")
@@ -70,66 +70,8 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256", progress: bo
     return digest.hexdigest()
 
 
-def generated_folder(
-    out: str | os.PathLike,
-    params: dict,
-    manifest: str,
-    what: str,
-    write: Callable[[Path], dict],
-    force: bool = False,
-) -> Path:
-    """A folder a generator writes: kept when its manifest matches `params` (unless `force`), else
-    built by `write(tmp)` beside it and swapped in, so an interrupted run never leaves half of
-    it. `write` returns more entries for the manifest. A folder the generator did not write (no
-    manifest, not empty) is never overwritten."""
-    import shutil
-
-    from helpers.errors import CourseError
-
-    out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise CourseError(f"{out}: exists and is not a folder")
-        if (out / manifest).is_file():
-            stored = read_json(out / manifest, f"{what} manifest")
-            if not force and all(stored.get(k) == v for k, v in params.items()):
-                return out
-        elif any(out.iterdir()):
-            raise CourseError(
-                f"{out}: folder is not empty and is not a {what}; refusing to overwrite it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        extra = write(tmp)
-        write_json(tmp / manifest, {**params, **extra}, indent=1)
-        if out.exists():
-            shutil.rmtree(out)  # only ever an empty folder or one holding our manifest
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return out
-
-
-def generator_params(
-    generator: str | os.PathLike, out: str | os.PathLike, version: int, seed: int, **counts: int
-) -> dict:
-    """The manifest key of a generated dataset: version, a digest of the generator's own source
-    (a changed generator rebuilds the data), seed and counts (whole numbers of at least 1)."""
-    from helpers.errors import CourseError
-
-    for name, value in counts.items():
-        if not isinstance(value, int) or value < 1:
-            raise CourseError(f"{out}: {name} must be a positive whole number, got {value!r}")
-    source = hashlib.sha256(Path(generator).read_bytes()).hexdigest()[:16]
-    return {"version": version, "generator": source, "seed": seed, **counts}
-
-
 def link_file(src: Path, dst: Path) -> None:
     """`dst` as a link to `src` (symlink, else a hard link): a split that copies no image."""
-    from helpers.errors import CourseError
-
     if dst.exists():
         return
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import textwrap
 
@@ -14,7 +15,8 @@ class Source:
         if lines is not None:  # 1-based, inclusive: a part of a long function
             text = "\n".join(text.splitlines()[lines[0] - 1 : lines[1]]) + "\n"
         module = inspect.getmodule(obj)
-        self.where = f"{module.__name__}.{obj.__qualname__}" if module else obj.__qualname__
+        where = _imported_from(module, obj.__qualname__) if module else None
+        self.where = f"{where}.{obj.__qualname__}" if where else obj.__qualname__
         self.text = text
 
     def _repr_markdown_(self) -> str:
@@ -22,6 +24,18 @@ class Source:
 
     def __repr__(self) -> str:
         return f"# {self.where}\n{self.text}"
+
+
+def _imported_from(module, qualname: str) -> str:
+    """The shortest module path a learner imports the object from: the package that re-exports it
+    (helpers.models for helpers.models.cnn_lstm.LSTMModel), else its own module."""
+    top = qualname.split(".")[0]
+    parts = module.__name__.split(".")
+    for k in range(1, len(parts)):
+        package = importlib.import_module(".".join(parts[:k]))
+        if getattr(package, top, None) is getattr(module, top, None):
+            return package.__name__
+    return module.__name__
 
 
 def show_source(obj: object, lines: tuple[int, int] | None = None) -> Source:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.checkpoint import save_checkpoint
-from helpers.models import build_models
-from helpers.tiny_coco import generate_tiny_coco
-from helpers.train import TrainConfig
+from helpers.data.tiny_coco import generate_tiny_coco
+from helpers.models.checkpoint import save_checkpoint
+from helpers.models.registry import build_models
+from helpers.train.config import TrainConfig
 
 SHARED_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "coco_sample"
 

@@ -14,24 +14,21 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.attention import (
-    AttentionDecoder,
-    GridEncoder,
-    attend_file,
-    named_objects,
-    point_hit,
-    pointing_game,
-    with_places,
-)
-from helpers.caption import Captioner, caption_files
-from helpers.checkpoint import read_checkpoint
-from helpers.datasets import dataset_split
+from helpers.caption.attention import attend_file
+from helpers.caption.captioner import Captioner, caption_files
+from helpers.data.features import ensure_features
+from helpers.data.registry import dataset_split
 from helpers.errors import CourseError
-from helpers.evaluate import evaluate_checkpoint
-from helpers.features import ensure_features
-from helpers.models import SmallCNN, build_backbone
-from helpers.plots import plot_attention
-from helpers.train import TrainConfig, feature_cache_path, train
+from helpers.evaluate.objects import named_objects
+from helpers.evaluate.pointing import point_hit, pointing_game
+from helpers.evaluate.split import evaluate_checkpoint
+from helpers.models.attention import AttentionDecoder, GridEncoder, with_places
+from helpers.models.backbones import SmallCNN, build_backbone
+from helpers.models.checkpoint import read_checkpoint
+from helpers.plots.attention import plot_attention
+from helpers.train.config import TrainConfig
+from helpers.train.data import feature_cache_path
+from helpers.train.loop import train
 
 matplotlib.use("Agg")
 END = 2
@@ -285,9 +282,9 @@ def test_changing_the_decoder_on_resume_is_one_line(runs, small_coco, tmp_path):
 def test_old_checkpoints_without_a_decoder_are_the_chapters(runs):
     ckpt = read_checkpoint(runs["lstm"] / "last.pt")
     config = {k: v for k, v in ckpt["config"].items() if k not in ("decoder", "grid")}
-    from helpers.train import _changed
+    from helpers.train.config import changed_settings
 
-    assert _changed(config, TrainConfig(**ckpt["config"])) == {}
+    assert changed_settings(config, TrainConfig(**ckpt["config"])) == {}
     assert json.loads(json.dumps(config))  # plain values only
 
 
@@ -309,7 +306,7 @@ def test_a_course_checkpoint_lends_its_backbone(runs, small_coco, small_config, 
 
 
 def test_report_table_puts_models_side_by_side():
-    from helpers.attention import report_table
+    from helpers.evaluate.tiny import report_table
 
     objects = {"colors": 1.0, "shapes": 0.5, "both": 0.5}
     report = {

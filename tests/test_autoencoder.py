@@ -5,17 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.autoencoder import (
-    ConvAutoencoder,
-    add_noise,
-    auroc,
-    pca_2d,
-    reconstruction_error,
-    to_tensor,
-    train_autoencoder,
-    unlike_images,
-)
 from helpers.errors import CourseError
+from helpers.evaluate.autoencoder import auroc, pca_2d, reconstruction_error
+from helpers.models.autoencoder import ConvAutoencoder
+from helpers.train.autoencoder import add_noise, to_tensor, train_autoencoder, unlike_images
 
 
 def _images(n: int = 24, size: int = 16, seed: int = 0) -> torch.Tensor:
@@ -118,7 +111,7 @@ def test_cnn_lstm_figure_feeds_truth_in_training_and_predictions_in_inference():
     import matplotlib
 
     matplotlib.use("Agg")
-    from helpers.plots import draw_cnn_lstm
+    from helpers.plots.diagrams import draw_cnn_lstm
 
     def words(fig):
         return [t.get_text() for t in fig.axes[0].texts]

@@ -17,23 +17,18 @@ import torch
 from conftest import write_untrained_checkpoint
 from PIL import Image
 
-from helpers import (
-    caption,
-    caption_video,
-    coco_subset,
-    course,
-    download,
-    evaluate,
-    images,
-    karpathy,
-    tiny_coco,
-    tiny_video,
-    train,
-    vocabulary,
-)
+from helpers import course
+from helpers.caption import __main__ as caption
+from helpers.caption import video as caption_video
+from helpers.data import coco_subset, download, karpathy, tiny_coco, tiny_video, vocabulary
+from helpers.data import resize as images
+from helpers.data.images import load_rgb
+from helpers.data.resize import ensure_resized
+from helpers.data.vocabulary import build_vocabulary
 from helpers.errors import CourseError, run_cli
-from helpers.images import ensure_resized, load_rgb
-from helpers.vocabulary import build_vocabulary
+from helpers.evaluate import __main__ as evaluate
+from helpers.train import __main__ as train
+from helpers.train import loop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,7 +169,7 @@ def test_a_header_claiming_12000_pixels_a_side_takes_no_gigabytes(tmp_path):
     code = (
         "import resource, sys\n"
         "from helpers.errors import CourseError\n"
-        "from helpers.images import load_rgb\n"
+        "from helpers.data.images import load_rgb\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
         f"    load_rgb({str(path)!r})\n"
@@ -371,7 +366,7 @@ def test_every_command_says_what_is_wrong_in_one_line(
     monkeypatch.chdir(work)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
     # Nothing may start working: a check that let a bad value through fails here, not later.
-    for module, name in ((train, "_train"), (evaluate, "evaluate_checkpoint")):
+    for module, name in ((loop, "_train"), (evaluate, "evaluate_checkpoint")):
         monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("work started"))
     old = _make_bad_checkpoint(tmp_path, checkpoint)
     cases = _table(small_coco, checkpoint, tmp_path)
@@ -440,7 +435,7 @@ def test_a_threshold_that_keeps_no_word_warns(small_coco, capsys):
 
 def test_zero_epochs_on_a_fresh_run_warns(small_coco, small_config, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(train, "_train", lambda *a, **k: None)
+    monkeypatch.setattr(loop, "_train", lambda *a, **k: None)
     train.train(small_config(small_coco, epochs=0), out=tmp_path / "run", progress=False)
     assert capsys.readouterr().err.startswith("warning: epochs is 0 on a fresh run")
 

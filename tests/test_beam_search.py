@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.models import LSTMModel
+from helpers.models.cnn_lstm import LSTMModel
 
 END = 2
 

@@ -9,9 +9,9 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from helpers.beam_tree import BeamStep, beam_paths, best_path, record_beam_search
-from helpers.models import LSTMModel
-from helpers.plots import plot_beam_tree
+from helpers.caption.beam_tree import BeamStep, beam_paths, best_path, record_beam_search
+from helpers.models.cnn_lstm import LSTMModel
+from helpers.plots.decoding import plot_beam_tree
 
 END = 2
 MAX_LEN = 9
@@ -111,7 +111,7 @@ def test_plot_beam_tree_draws_every_kept_word(decoder_and_features):
 
 
 def test_plot_scores_by_beam_starts_bars_at_zero():
-    from helpers.plots import plot_scores_by_beam
+    from helpers.plots.decoding import plot_scores_by_beam
 
     scores = {1: {"CIDEr": 2.51, "Bleu_4": 0.61}, 3: {"CIDEr": 2.47, "Bleu_4": 0.63}}
     fig = plot_scores_by_beam(scores, ["CIDEr", "Bleu_4"])

@@ -14,13 +14,13 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
-from helpers.coco import CocoCaptionDataset, collate_captions, get_loader, tensor_to_image
-from helpers.coco_subset import coco_subset
-from helpers.coco_subset import main as subset_main
-from helpers.datasets import coco_split
+from helpers.data.coco_subset import coco_subset
+from helpers.data.coco_subset import main as subset_main
+from helpers.data.images import MEAN, STD, tensor_to_image
+from helpers.data.layouts import coco_split
+from helpers.data.loaders import CocoCaptionDataset, collate_captions, get_loader
+from helpers.data.vocabulary import Vocabulary, build_vocabulary
 from helpers.errors import CourseError, run_cli
-from helpers.images import MEAN, STD
-from helpers.vocabulary import Vocabulary, build_vocabulary
 
 SMALL = transforms.Compose(
     [transforms.Resize((32, 32)), transforms.ToTensor(), transforms.Normalize(MEAN, STD)]
@@ -80,12 +80,12 @@ def test_default_transform_gives_224_crops(train, vocab):
 
 
 def test_captions_are_tokenized_once_at_construction(train, vocab, monkeypatch):
-    import helpers.vocabulary
+    import helpers.data.vocabulary
 
     calls = []
-    tokenize = helpers.vocabulary.tokenize
+    tokenize = helpers.data.vocabulary.tokenize
     monkeypatch.setattr(
-        helpers.vocabulary, "tokenize", lambda text: calls.append(1) or tokenize(text)
+        helpers.data.vocabulary, "tokenize", lambda text: calls.append(1) or tokenize(text)
     )
     ds = CocoCaptionDataset(train.images, train.annotations, vocab, SMALL)
     assert len(calls) == len(ds)
@@ -316,7 +316,7 @@ def test_subset_errors(train, tmp_path):
 def test_subset_cli(train, tmp_path, capsys):
     out = tmp_path / "cli"
     done = subprocess.run(
-        [sys.executable, "-m", "helpers.coco_subset", "--annotations", str(train.annotations),
+        [sys.executable, "-m", "helpers.data.coco_subset", "--annotations", str(train.annotations),
          "--images", str(train.images), "--n", "3", "--out", str(out), "--seed", "4"],
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False,
     )  # fmt: skip

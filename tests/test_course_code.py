@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.models import CNNModel, LSTMModel
-from helpers.train import step_loss
+from helpers.models.cnn_lstm import CNNModel, LSTMModel
+from helpers.train.loop import step_loss
 
 matplotlib.use("Agg")
 
@@ -101,7 +101,7 @@ def test_notebook_07_training_step_matches_step_loss_and_learns():
 
 
 def test_plot_history_marks_the_lowest_validation_loss():
-    from helpers.plots import plot_history
+    from helpers.plots.training import plot_history
 
     history = {
         "epoch": [1, 2, 3, 4],
@@ -121,7 +121,7 @@ def test_plot_history_marks_the_lowest_validation_loss():
 
 
 def test_notebook_11_soft_attention_equals_helpers():
-    from helpers.attention import SoftAttention
+    from helpers.models.attention import SoftAttention
 
     ns = notebook_code("11_attention.ipynb", "class SoftAttention")
     torch.manual_seed(0)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.annotations import image_files
-from helpers.checkpoint import read_checkpoint
-from helpers.datasets import coco_split
-from helpers.features import extract_features, images_digest
-from helpers.models import build_models
-from helpers.train import train
+from helpers.data.annotations import image_files
+from helpers.data.features import extract_features, images_digest
+from helpers.data.layouts import coco_split
+from helpers.models.checkpoint import read_checkpoint
+from helpers.models.registry import build_models
+from helpers.train.loop import train
 
 SETTINGS = {
     "embedding_size": 32,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import download as dl
-from helpers.datasets import coco_split
-from helpers.download import Remote, download, download_coco, extract, serve_directory
+from helpers.data import download as dl
+from helpers.data.download import Remote, download, download_coco, extract, serve_directory
+from helpers.data.layouts import coco_split
 from helpers.errors import CourseError
 
 
@@ -281,7 +281,7 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     (tmp_path / "empty").mkdir()
     with serve_directory(tmp_path / "empty") as url:
         run = subprocess.run(
-            [sys.executable, "-m", "helpers.download", "--parts", "val"]
+            [sys.executable, "-m", "helpers.data.download", "--parts", "val"]
             + ["--root", str(tmp_path / "coco"), "--base-url", url],
             capture_output=True,
             text=True,

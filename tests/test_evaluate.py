@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from helpers.caption import Captioner
+from helpers.caption.captioner import Captioner
 from helpers.errors import CourseError, run_cli
-from helpers.evaluate import evaluate_checkpoint, main
-from helpers.models import LSTMModel
-from helpers.train import train
+from helpers.evaluate.__main__ import main
+from helpers.evaluate.split import evaluate_checkpoint
+from helpers.models.cnn_lstm import LSTMModel
+from helpers.train.loop import train
 
 
 @pytest.fixture(scope="module")

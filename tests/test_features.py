@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from helpers.coco import CocoCaptionDataset
-from helpers.datasets import coco_split
-from helpers.features import CachedCaptions, ensure_features, extract_features
-from helpers.images import eval_transform, load_rgb, resize_images
-from helpers.models import SmallCNN
-from helpers.vocabulary import build_vocabulary
+from helpers.data.features import CachedCaptions, ensure_features, extract_features
+from helpers.data.images import eval_transform, load_rgb
+from helpers.data.layouts import coco_split
+from helpers.data.loaders import CocoCaptionDataset
+from helpers.data.resize import resize_images
+from helpers.data.vocabulary import build_vocabulary
+from helpers.models.backbones import SmallCNN
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def test_a_valid_cache_is_reused(images, tmp_path, monkeypatch):
     path = tmp_path / "val.pt"
     first = ensure_features(path, _backbone(), "small", images, 32, 2, progress=False)
     monkeypatch.setattr(
-        "helpers.features.extract_features", lambda *a, **k: pytest.fail("extracted again")
+        "helpers.data.features.extract_features", lambda *a, **k: pytest.fail("extracted again")
     )
     assert torch.equal(ensure_features(path, _backbone(), "small", images, 32, 2), first)
 
@@ -130,8 +131,8 @@ def test_workers_and_batch_size_do_not_change_the_features(images):
 
 
 def test_views_below_one_are_a_one_line_error():
+    from helpers.data.features import view_transforms
     from helpers.errors import CourseError
-    from helpers.features import view_transforms
 
     with pytest.raises(CourseError, match="views must be at least 1, got 0"):
         view_transforms(32, 0, False)

@@ -11,10 +11,12 @@ import nbformat
 import pytest
 
 from helpers import environment
-from helpers.datasets import coco_split, data_dir, dataset_split
+from helpers.data.images import load_rgb
+from helpers.data.layouts import coco_split
+from helpers.data.paths import data_dir
+from helpers.data.registry import dataset_split
 from helpers.errors import CourseError
 from helpers.files import atomic_path, read_json, write_json
-from helpers.images import load_rgb
 
 
 def test_data_dir_follows_environment_variable(monkeypatch, tmp_path):
@@ -39,7 +41,7 @@ def test_dataset_lookup_errors_are_one_line(tmp_path):
 
 def test_dataset_split_builds_tiny_when_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr("helpers.tiny_coco.DEFAULTS", {"seed": 0, "n_train": 3, "n_val": 2})
+    monkeypatch.setattr("helpers.data.tiny_coco.DEFAULTS", {"seed": 0, "n_train": 3, "n_val": 2})
     split = dataset_split("tiny", "val")
     assert split.annotations.is_file() and len(list(split.images.iterdir())) == 2
 
@@ -123,8 +125,22 @@ def test_course_runner_reports_failing_notebook_and_cell(tmp_path):
     assert json.dumps(executed.cells[1].source) == '"X = 2"'  # the injected override
 
 
+def test_course_runner_says_in_one_line_which_notebook_ran_too_long(tmp_path):
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    _notebook(nbs, "00_slow.ipynb", "import time\ntime.sleep(30)")
+    command = [sys.executable, "-m", "helpers.course", "--folder", str(nbs), "--out", str(out)]
+    run = subprocess.run([*command, "--timeout", "2"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"error: 00_slow.ipynb: a cell ran longer than 2 s (raise --timeout; executed copy: "
+        f"{out / '00_slow.ipynb'}, kernel log: {out / '00_slow.kernel.log'})"
+    ]
+    assert (out / "00_slow.ipynb").is_file()
+
+
 def test_image_files_maps_ids_to_paths(small_coco):
-    from helpers.annotations import image_files
+    from helpers.data.annotations import image_files
 
     files = image_files(
         small_coco / "annotations" / "captions_val2014.json", small_coco / "val2014"
@@ -134,7 +150,7 @@ def test_image_files_maps_ids_to_paths(small_coco):
 
 
 def test_show_source_is_the_code_that_runs():
-    from helpers.models import LSTMModel
+    from helpers.models.cnn_lstm import LSTMModel
     from helpers.notebook import show_source
 
     shown = show_source(LSTMModel.sample)

@@ -13,20 +13,11 @@ import pytest
 import torch
 from PIL import Image, JpegImagePlugin
 
-from helpers import images
-from helpers.datasets import dataset_name
+from helpers.data import resize as images
+from helpers.data.images import MEAN, STD, eval_transform, load_rgb, resize_image, train_transform
+from helpers.data.registry import dataset_name
+from helpers.data.resize import ResizeReport, ensure_resized, resize_images
 from helpers.errors import CourseError, run_cli
-from helpers.images import (
-    MEAN,
-    STD,
-    ResizeReport,
-    ensure_resized,
-    eval_transform,
-    load_rgb,
-    resize_image,
-    resize_images,
-    train_transform,
-)
 
 
 def noise(w: int, h: int, mode: str = "RGB", seed: int = 0) -> Image.Image:
@@ -206,7 +197,15 @@ def test_cli_prints_the_report(tmp_path, capsys):
 
 def test_cli_missing_folder_is_one_line_and_non_zero(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "helpers.images", "--src", str(tmp_path / "nope"), "--dst", "x"],
+        [
+            sys.executable,
+            "-m",
+            "helpers.data.resize",
+            "--src",
+            str(tmp_path / "nope"),
+            "--dst",
+            "x",
+        ],
         capture_output=True,
         text=True,
         cwd=Path(__file__).resolve().parents[1],

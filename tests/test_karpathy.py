@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from helpers.annotations import image_files, load_captions
-from helpers.datasets import dataset_split
+from helpers.data.annotations import image_files, load_captions
+from helpers.data.karpathy import karpathy_split, main
+from helpers.data.registry import dataset_split
+from helpers.data.resize import resize_images
 from helpers.errors import CourseError
-from helpers.images import resize_images
-from helpers.karpathy import karpathy_split, main
 
 
 def karpathy_json(small_coco, tmp_path) -> tuple:

@@ -14,18 +14,17 @@ from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-from helpers import metrics
-from helpers.annotations import load_captions
+from helpers.data.annotations import load_captions
 from helpers.errors import CourseError
-from helpers.metrics import (
-    evaluate_results,
-    human_agreement,
+from helpers.evaluate import metrics
+from helpers.evaluate.metrics import (
     metrics_table,
     ptb_tokenize,
     python_tokenize,
     score_captions,
     spice_missing,
 )
+from helpers.evaluate.references import evaluate_results, human_agreement
 
 needs_java = pytest.mark.skipif(
     shutil.which("java") is None, reason="Java not installed (the PTB tokenizer and METEOR need it)"
@@ -243,7 +242,7 @@ def test_real_coco_human_agreement(coco_sample):
 
 
 def test_model_and_humans_face_the_same_references(tmp_path):
-    from helpers.metrics import against_other_references, human_agreement
+    from helpers.evaluate.references import against_other_references, human_agreement
 
     ann = tmp_path / "captions.json"
     caps = {

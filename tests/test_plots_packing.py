@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from helpers.coco import collate_captions
+from helpers.data.loaders import collate_captions
+from helpers.data.vocabulary import Vocabulary
 from helpers.errors import CourseError
-from helpers.plots import plot_packing
-from helpers.vocabulary import Vocabulary
+from helpers.plots.diagrams import plot_packing
 
 WORDS = ["a", "red", "circle", "on", "the", "left", "."]
 

@@ -13,13 +13,15 @@ import pytest
 import torch
 import torchvision
 
-from helpers import train as train_module
-from helpers.caption import Captioner
-from helpers.datasets import DATA_DIR_ENV, dataset_split
+from helpers.caption.captioner import Captioner
+from helpers.data.paths import DATA_DIR_ENV
+from helpers.data.registry import dataset_split
+from helpers.data.splits import ensure_coco2017_val, split_coco
 from helpers.errors import CourseError
-from helpers.evaluate import evaluate_checkpoint
-from helpers.splits import ensure_coco2017_val, split_coco
-from helpers.train import PRESETS, TrainConfig, train
+from helpers.evaluate.split import evaluate_checkpoint
+from helpers.train import __main__ as train_module
+from helpers.train.config import PRESETS, TrainConfig
+from helpers.train.loop import History, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +102,7 @@ def test_the_laptop_preset_sets_defaults_that_flags_override(monkeypatch, tmp_pa
 
     def fake_train(cfg, out=None, resume=True, progress=True, device=None):
         seen["cfg"] = cfg
-        return train_module.History()
+        return History()
 
     monkeypatch.setattr(train_module, "train", fake_train)
     train_module.main(["--preset", "laptop", "--backbone", "resnet18", "--quiet"])

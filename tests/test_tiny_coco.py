@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from pycocotools.coco import COCO
 
+from helpers.data.tiny_coco import COLORS, SHAPES, generate_tiny_coco
 from helpers.errors import CourseError
-from helpers.tiny_coco import COLORS, SHAPES, generate_tiny_coco
 
 NAME = re.compile(r"^COCO_(train|val)2014_\d{12}\.jpg$")
 
@@ -137,7 +137,7 @@ def test_refuses_to_touch_a_foreign_folder(tmp_path):
 def test_cli_bad_input_is_one_line_without_traceback(tmp_path):
     out = tmp_path / "t"
     run = subprocess.run(
-        [sys.executable, "-m", "helpers.tiny_coco", "--out", str(out), "--train", "-5"],
+        [sys.executable, "-m", "helpers.data.tiny_coco", "--out", str(out), "--train", "-5"],
         capture_output=True,
         text=True,
     )
@@ -152,7 +152,7 @@ def test_cli_writes_dataset(tmp_path):
         [
             sys.executable,
             "-m",
-            "helpers.tiny_coco",
+            "helpers.data.tiny_coco",
             "--out",
             str(out),
             "--train",
@@ -168,7 +168,7 @@ def test_cli_writes_dataset(tmp_path):
 
 
 def test_object_scores_need_exactly_the_right_colours_and_shapes():
-    from helpers.tiny_coco import object_scores
+    from helpers.evaluate.objects import object_scores
 
     objects = {
         1: {"grayscale": False, "shapes": [{"shape": "star", "color": "red"}]},
@@ -196,7 +196,7 @@ def test_object_scores_need_exactly_the_right_colours_and_shapes():
 
 
 def test_load_objects_reads_the_truth_beside_the_captions(small_coco):
-    from helpers.tiny_coco import load_objects
+    from helpers.evaluate.objects import load_objects
 
     truth = load_objects(small_coco / "annotations" / "captions_val2014.json")
     assert len(truth) == 20 and all(isinstance(k, int) for k in truth)

@@ -16,13 +16,15 @@ from urllib.error import URLError
 import pytest
 import torch
 
-from helpers.caption import Captioner, caption_files
-from helpers.checkpoint import load_models, read_checkpoint
+from helpers.caption.captioner import Captioner, caption_files
+from helpers.data.images import eval_transform, load_rgb, resize_image
+from helpers.data.vocabulary import Vocabulary
 from helpers.errors import CourseError
-from helpers.images import eval_transform, load_rgb, resize_image
-from helpers.models import CNNModel, LSTMModel, build_backbone
-from helpers.train import TrainConfig, ensure_checkpoint, train
-from helpers.vocabulary import Vocabulary
+from helpers.models.backbones import build_backbone
+from helpers.models.checkpoint import load_models, read_checkpoint
+from helpers.models.cnn_lstm import CNNModel, LSTMModel
+from helpers.train.config import TrainConfig
+from helpers.train.loop import ensure_checkpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +148,7 @@ def test_resume_refuses_other_settings(
 
 def test_ensure_checkpoint_reuses_a_finished_run(small_coco, small_config, trained, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(trained.parent.parent))
-    monkeypatch.setattr("helpers.train.train", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("helpers.train.loop.train", lambda *a, **k: pytest.fail("trained again"))
     best = trained.parent / "best.pt"
     assert ensure_checkpoint(small_config(small_coco, num_workers=0), trained.parent) == best
 
@@ -156,7 +158,7 @@ def test_best_checkpoint_is_the_lowest_validation_loss_and_captions_by_default(
 ):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     losses = iter([3.0, 1.0, 2.0, 1.5])  # the best epoch is the 2nd, before the last
-    monkeypatch.setattr("helpers.train.validation_loss", lambda *a, **k: next(losses))
+    monkeypatch.setattr("helpers.train.loop.validation_loss", lambda *a, **k: next(losses))
     out = tmp_path / "run"
     train(small_config(small_coco, epochs=2), out=out, progress=False)
     train(small_config(small_coco, epochs=4), out=out, progress=False)  # resumed: 2 epochs more
@@ -295,7 +297,7 @@ def test_train_cli_lists_the_config():
     assert run.returncode == 0
     for field in dataclasses.fields(TrainConfig):
         assert "--" + field.name.replace("_", "-") in run.stdout
-    from helpers.train import _field_help
+    from helpers.train.__main__ import _field_help
 
     # every setting explains itself (its comment in TrainConfig is its --help text)
     assert set(_field_help()) == {f.name for f in dataclasses.fields(TrainConfig)}
@@ -314,7 +316,8 @@ def test_captioner_beam_sizes(trained, small_coco):
 
 
 def test_amp_is_for_cuda_and_says_so_elsewhere(capsys):
-    from helpers.train import Distributed, _autocast
+    from helpers.distributed import Distributed
+    from helpers.train.loop import _autocast
 
     cpu = Distributed(device=torch.device("cpu"))
     assert _autocast(TrainConfig(amp=True), cpu, progress=True) is None
@@ -323,10 +326,11 @@ def test_amp_is_for_cuda_and_says_so_elsewhere(capsys):
 
 
 def test_a_global_batch_that_does_not_split_is_one_line():
-    from helpers.train import Distributed, _loaders
+    from helpers.distributed import Distributed
+    from helpers.train.data import loaders
 
     with pytest.raises(CourseError, match="batch size 16 does not split over 3 processes"):
-        _loaders(TrainConfig(batch_size=16), None, None, Distributed(0, 3), progress=False)
+        loaders(TrainConfig(batch_size=16), None, None, Distributed(0, 3), progress=False)
 
 
 def test_a_weights_file_named_relative_or_in_full_is_the_same_run(tmp_path, monkeypatch):

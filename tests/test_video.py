@@ -11,9 +11,9 @@ import pytest
 from conftest import write_audio_only
 from PIL import Image
 
+from helpers.data.tiny_video import ACTIONS, Actor, generate_tiny_video, write_mp4
+from helpers.data.video import count_frames, frame_indices, load_videos, read_clip
 from helpers.errors import CourseError
-from helpers.tiny_video import ACTIONS, Actor, generate_tiny_video, write_mp4
-from helpers.video import count_frames, frame_indices, load_videos, read_clip
 
 av = pytest.importorskip("av")
 
@@ -136,12 +136,12 @@ def test_audio_only_and_frameless_videos_are_refused(tmp_path, monkeypatch):
         read_clip(audio, 8)
     _one_line(err, audio, "has no video stream (it holds audio)")
     # A container whose video stream holds no frame (PyAV cannot write one): counted as 0.
-    import helpers.video
+    import helpers.data.video
 
     empty = tmp_path / "frameless.mp4"
     write_mp4(empty, [Image.new("RGB", (128, 128))])
     with monkeypatch.context() as mp:
-        mp.setattr(helpers.video, "count_frames", lambda path: 0)
+        mp.setattr(helpers.data.video, "count_frames", lambda path: 0)
         with pytest.raises(CourseError) as err:
             read_clip(empty, 8)
     _one_line(err, empty, "has no frames")
@@ -195,8 +195,9 @@ def test_an_msrvtt_file_is_read_by_changing_one_path(tmp_path, tiny):
 def test_frame_features_are_cached_per_clip(tiny, tmp_path, capsys):
     import torch
 
-    from helpers.models import build_backbone
-    from helpers.video import clip_tensor, ensure_clip_features
+    from helpers.data.clip_cache import ensure_clip_features
+    from helpers.data.video import clip_tensor
+    from helpers.models.backbones import build_backbone
 
     torch.manual_seed(0)
     backbone = build_backbone("small").eval()

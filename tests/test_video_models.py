@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from helpers.models import CNNModel, LSTMModel
+from helpers.models.cnn_lstm import CNNModel, LSTMModel
 
 END = 2
 

@@ -13,29 +13,31 @@ import pytest
 import torch
 from conftest import write_audio_only, write_untrained_checkpoint
 
-from helpers import caption_video
-from helpers.caption_video import ActionReport, VideoModel, action_report, describe_split
-from helpers.checkpoint import read_checkpoint, save_checkpoint
-from helpers.datasets import is_video_dataset, video_split
-from helpers.errors import CourseError
-from helpers.models import ActionLSTM, build_backbone, build_models
-from helpers.tiny_video import ACTIONS, Actor, caption_is_right, generate_tiny_video
-from helpers.train import TrainConfig, feature_cache_path, train
-from helpers.video import (
-    ClipCaptions,
+from helpers.caption import video as caption_video
+from helpers.caption.video import VideoModel, describe_split
+from helpers.data.clip_cache import ClipCaptions, clip_features, ensure_clip_features
+from helpers.data.registry import resolve_dataset, video_split
+from helpers.data.tiny_video import ACTIONS, Actor, generate_tiny_video
+from helpers.data.video import (
     VideoItem,
     action_label,
-    action_vocabulary,
-    clip_features,
     clip_tensor,
     count_frames,
-    ensure_clip_features,
     frame_indices,
     frames_to_read,
     load_videos,
     read_clip,
 )
-from helpers.vocabulary import SPECIALS, Vocabulary
+from helpers.data.vocabulary import SPECIALS, Vocabulary, action_vocabulary
+from helpers.errors import CourseError
+from helpers.evaluate.video import ActionReport, action_report, caption_is_right
+from helpers.models.backbones import build_backbone
+from helpers.models.checkpoint import read_checkpoint, save_checkpoint
+from helpers.models.registry import build_models
+from helpers.models.video import ActionLSTM
+from helpers.train.config import TrainConfig
+from helpers.train.data import feature_cache_path
+from helpers.train.loop import train
 
 av = pytest.importorskip("av")
 
@@ -397,8 +399,8 @@ def test_caption_is_right_needs_each_actor_with_its_own_action(tiny):
 
 
 def test_video_settings_are_checked_in_one_line(tiny, image_checkpoint):
-    assert is_video_dataset("tiny_video") and is_video_dataset(tiny)
-    assert not is_video_dataset("tiny") and not is_video_dataset(tiny / "videos")
+    assert resolve_dataset("tiny_video").video and resolve_dataset(tiny).video
+    assert not resolve_dataset("tiny").video and not resolve_dataset(tiny / "videos").video
     assert video_split(tiny, "val").name == "validate"
     weights = str(image_checkpoint)
     video = dict(dataset=str(tiny), weights=weights)

@@ -13,11 +13,9 @@ from pathlib import Path
 import nltk
 import pytest
 
-import helpers.vocabulary
-from helpers.annotations import coco_index, load_captions
-from helpers.errors import CourseError
-from helpers.files import file_digest
-from helpers.vocabulary import (
+import helpers.data.vocabulary
+from helpers.data.annotations import coco_index, load_captions
+from helpers.data.vocabulary import (
     SPECIALS,
     Vocabulary,
     build_vocabulary,
@@ -27,6 +25,8 @@ from helpers.vocabulary import (
     tokenize,
     vocabulary_path,
 )
+from helpers.errors import CourseError
+from helpers.files import file_digest
 
 # Hand-made captions with known counts: "a" 7; ".", "cat", "dog" 4; "red" 2; five words once.
 CAPTIONS = [
@@ -293,7 +293,7 @@ def test_cli_writes_a_vocabulary(captions_file, tmp_path, capsys):
 
 def test_cli_bad_path_is_one_line_without_traceback(tmp_path):
     missing = tmp_path / "missing.json"
-    command = [sys.executable, "-m", "helpers.vocabulary", "--annotations", str(missing)]
+    command = [sys.executable, "-m", "helpers.data.vocabulary", "--annotations", str(missing)]
     command += ["--out", str(tmp_path / "v.json")]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode != 0
@@ -315,7 +315,7 @@ def test_ensure_vocabulary_builds_once_then_loads(small_coco, monkeypatch, tmp_p
     def no_rebuild(*args, **kwargs):
         raise AssertionError("the vocabulary was built again")
 
-    monkeypatch.setattr(helpers.vocabulary, "build_vocabulary", no_rebuild)
+    monkeypatch.setattr(helpers.data.vocabulary, "build_vocabulary", no_rebuild)
     loaded = ensure_vocabulary(small_coco, 4)
     assert loaded.word_to_id == built.word_to_id
     with pytest.raises(AssertionError, match="built again"):
@@ -376,6 +376,6 @@ def test_a_saved_build_is_reused_without_a_rebuild_notice(
     built.save(vocabulary_path(small_coco, 4))
     assert Vocabulary.load(vocabulary_path(small_coco, 4)).source_sha256 == built.source_sha256
     capsys.readouterr()
-    monkeypatch.setattr(helpers.vocabulary, "build_vocabulary", None)  # a rebuild would fail
+    monkeypatch.setattr(helpers.data.vocabulary, "build_vocabulary", None)  # a rebuild would fail
     assert ensure_vocabulary(small_coco, 4).word_to_id == built.word_to_id
     assert capsys.readouterr().out == ""

@@ -1,0 +1,68 @@
+"""The data layer: where data lives, the datasets by name, captions, vocabularies, images, loaders,
+feature caches, video clips, downloads, splits and the two generated sets."""
+
+from helpers.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "paths": ("data_dir", "in_data_dir"),
+        "layouts": ("Split", "VideoSplit", "coco_split", "video_layout"),
+        "registry": ("Dataset", "resolve_dataset", "dataset_split", "video_split", "dataset_name"),
+        "annotations": ("load_captions", "coco_index", "image_files"),
+        "vocabulary": (
+            "SPECIALS",
+            "tokenize",
+            "Vocabulary",
+            "count_words",
+            "build_vocabulary",
+            "vocabulary_path",
+            "ensure_vocabulary",
+            "action_vocabulary",
+        ),
+        "images": (
+            "MEAN",
+            "STD",
+            "ImageTooLarge",
+            "load_rgb",
+            "train_transform",
+            "eval_transform",
+            "inference_transform",
+            "resize_image",
+            "tensor_to_image",
+        ),
+        "resize": ("ResizeReport", "resize_images", "ensure_resized"),
+        "loaders": ("CocoCaptionDataset", "collate_captions", "get_loader", "caption_loader"),
+        "features": (
+            "extract_features",
+            "ensure_features",
+            "read_cache",
+            "save_cache",
+            "CachedCaptions",
+        ),
+        "video": (
+            "Clip",
+            "VideoItem",
+            "count_frames",
+            "frame_indices",
+            "read_clip",
+            "load_videos",
+            "split_captions",
+            "action_label",
+            "clip_tensor",
+            "frames_to_read",
+        ),
+        "clip_cache": ("clip_features", "ensure_clip_features", "ClipCaptions"),
+        "download": (
+            "Remote",
+            "COCO_2014",
+            "extract",
+            "download_coco",
+            "serve_directory",
+        ),
+        "splits": ("split_coco", "ensure_coco2017_val"),
+        "karpathy": ("karpathy_split",),
+        "tiny_coco": ("generate_tiny_coco", "ensure_tiny_coco", "is_tiny_coco"),
+        "tiny_video": ("generate_tiny_video", "ensure_tiny_video"),
+    },
+)

@@ -1,0 +1,122 @@
+"""The feature cache of every clip's frames: a frozen CNN reads each clip once, and the (features,
+caption ids) items that video models train on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from helpers.data.features import FORMAT as FEATURES_FORMAT
+from helpers.data.features import (
+    images_digest,
+    output_shape,
+    read_cache,
+    save_cache,
+    weights_digest,
+)
+from helpers.data.images import MEAN, STD
+from helpers.data.paths import in_data_dir
+from helpers.data.video import VideoItem, action_label, clip_tensor, frames_to_read, read_clip
+
+
+@torch.inference_mode()
+def clip_features(backbone: nn.Module, frames: torch.Tensor, motion: bool = False) -> torch.Tensor:
+    """The CNN's features of each frame, (T, F); with `motion`, also of each frame's difference from
+    the one before, side by side (T, 2F), from T + 1 frames.
+
+    The difference is LRCN's optical-flow stream in miniature: it is zero where nothing changed, so
+    a shape that stays still and one that spins or changes colour look different at once.
+    """
+    if not motion:
+        return backbone(frames).flatten(1).float()
+    now, before = frames[1:], frames[:-1]
+    return torch.cat([backbone(now).flatten(1), backbone(now - before).flatten(1)], 1).float()
+
+
+@torch.inference_mode()
+def ensure_clip_features(
+    path: str | os.PathLike,
+    backbone: nn.Module,
+    backbone_name: str,
+    items: list[VideoItem],
+    t: int = 8,
+    resize: int = 56,
+    crop: int = 48,
+    progress: bool = True,
+    motion: bool = False,
+) -> torch.Tensor:
+    """The frozen CNN's features of T frames of every clip, (clips, T, F) (2F with `motion`): cached
+    at `path`, reused while the key matches (backbone and weights, T, sizes, the clips), else
+    rebuilt with a notice.
+    """
+    path = Path(path)
+    backbone.eval()
+    key = {
+        "format": FEATURES_FORMAT,
+        "backbone": backbone_name,
+        "weights_sha256": weights_digest(backbone),
+        "output": "frames",
+        "shape": output_shape(backbone, crop),
+        "resize": resize,
+        "crop": crop,
+        "normalize": [list(MEAN), list(STD)],
+        "images": len(items),  # clips
+        "views": t,  # frames per clip
+        "motion": motion,
+        "images_sha256": images_digest([i.path for i in items]),
+    }
+    features, why = read_cache(path, key)
+    if features is not None:
+        return features
+    if why:
+        print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
+    rows = []
+    for item in tqdm(items, desc="extracting frame features", unit="clip", disable=not progress):
+        frames = clip_tensor(read_clip(item.path, frames_to_read(t, motion), size=resize), crop)
+        rows.append(clip_features(backbone, frames, motion))
+    features = torch.stack(rows) if rows else torch.empty(0, t, 0)
+    save_cache(path, key, features)
+    return features
+
+
+class ClipCaptions(Dataset):
+    """(frame features (T, F), caption ids) for each caption of each clip: what the video model
+    trains on, as CachedCaptions is for images.
+
+    With `actions`, each clip with one actor once, its action as a one-word caption: the LRCN's
+    target, and the checkpoint stores the action names as its vocabulary.
+    """
+
+    def __init__(
+        self, items: list[VideoItem], features: torch.Tensor, vocab, actions: bool = False
+    ) -> None:
+        if len(features) != len(items):
+            raise ValueError(f"{len(features)} cached clips for {len(items)}")
+        self.features = features
+        if actions:
+            self.pairs = [
+                (row, [vocab(action_label(item))])
+                for row, item in enumerate(items)
+                if action_label(item) is not None
+            ]
+        else:
+            self.pairs = [
+                (row, vocab.encode(text))
+                for row, item in enumerate(items)
+                for text in item.captions
+            ]
+
+    def set_epoch(self, epoch: int) -> None:
+        """One view per clip (no random crops): nothing changes between epochs."""
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row, ids = self.pairs[i]
+        return self.features[row], torch.tensor(ids)

@@ -1,0 +1,92 @@
+"""The frame both dataset generators (tiny COCO, tiny video) share: a manifest keyed on the
+generator's source and settings, a folder built beside its target and swapped in, and the
+command line."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from helpers.checks import arg, non_negative, parser, positive, writable_folder
+from helpers.data.paths import data_dir
+from helpers.errors import CourseError
+from helpers.files import read_json, write_json
+
+
+def generator_main(
+    argv: list[str] | None, doc: str, name: str, generate, defaults: dict, units: str, what: str
+) -> int:
+    """The command line of a dataset generator (tiny COCO, tiny video): parse, check, generate."""
+    p = parser(f"python -m helpers.data.{name}", doc.splitlines()[0])
+    p.add_argument(
+        "--out", type=Path, default=None, help=f"output folder (default: data_dir/{name})"
+    )
+    p.add_argument("--seed", type=arg(non_negative), default=defaults["seed"])
+    for flag, key in (("--train", "n_train"), ("--val", "n_val")):
+        help_text = f"number of {flag[2:]} {units}"
+        p.add_argument(flag, type=arg(positive), default=defaults[key], help=help_text)
+    p.add_argument(
+        "--force", action="store_true", help="regenerate even if an identical one exists"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    out = args.out or data_dir() / name
+    writable_folder(out, create=False)  # built beside it, then renamed into place
+    out = generate(out, args.seed, args.train, args.val, args.force, not args.quiet)
+    print(f"{what} ready in {out}")
+    return 0
+
+
+def generated_folder(
+    out: str | os.PathLike,
+    params: dict,
+    manifest: str,
+    what: str,
+    write: Callable[[Path], dict],
+    force: bool = False,
+) -> Path:
+    """A folder a generator writes: kept when its manifest matches `params` (unless `force`), else
+    built by `write(tmp)` beside it and swapped in, so an interrupted run never leaves half of
+    it. `write` returns more entries for the manifest. A folder the generator did not write (no
+    manifest, not empty) is never overwritten."""
+    import shutil
+
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise CourseError(f"{out}: exists and is not a folder")
+        if (out / manifest).is_file():
+            stored = read_json(out / manifest, f"{what} manifest")
+            if not force and all(stored.get(k) == v for k, v in params.items()):
+                return out
+        elif any(out.iterdir()):
+            raise CourseError(
+                f"{out}: folder is not empty and is not a {what}; refusing to overwrite it"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        extra = write(tmp)
+        write_json(tmp / manifest, {**params, **extra}, indent=1)
+        if out.exists():
+            shutil.rmtree(out)  # only ever an empty folder or one holding our manifest
+        tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def generator_params(
+    generator: str | os.PathLike, out: str | os.PathLike, version: int, seed: int, **counts: int
+) -> dict:
+    """The manifest key of a generated dataset: version, a digest of the generator's own source
+    (a changed generator rebuilds the data), seed and counts (whole numbers of at least 1)."""
+    for name, value in counts.items():
+        if not isinstance(value, int) or value < 1:
+            raise CourseError(f"{out}: {name} must be a positive whole number, got {value!r}")
+    source = hashlib.sha256(Path(generator).read_bytes()).hexdigest()[:16]
+    return {"version": version, "generator": source, "seed": seed, **counts}

@@ -1,0 +1,33 @@
+"""Judging captions: the official COCO metrics, results files, people as the bar to reach, what
+the tiny sets know to be true (objects, pointing game, actions). `python -m helpers.evaluate`."""
+
+from helpers.exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "metrics": (
+            "SCORERS",
+            "MetricsReport",
+            "metrics_table",
+            "score_captions",
+            "find_java",
+            "spice_missing",
+        ),
+        "references": (
+            "reference_captions",
+            "load_results",
+            "evaluate_results",
+            "against_others",
+            "human_agreement",
+            "against_other_references",
+            "over_seeds",
+        ),
+        "split": ("evaluate_checkpoint", "metrics_path"),
+        "objects": ("load_objects", "object_scores", "object_scores_by_count", "named_objects"),
+        "pointing": ("point_hit", "PointingGame", "pointing_game"),
+        "tiny": ("tiny_report", "report_table"),
+        "video": ("caption_is_right", "ActionReport", "action_report", "caption_report"),
+        "autoencoder": ("reconstruction_error", "auroc", "pca_2d"),
+    },
+)

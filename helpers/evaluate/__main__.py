@@ -1,0 +1,123 @@
+"""Judge a checkpoint: caption every image of a split, write a COCO results file, and score it
+with the official COCO metrics (beside the human agreement, with --human)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers.checks import arg, finite, parser, positive, writable_file
+from helpers.checks import device as check_device
+from helpers.data.registry import dataset_split
+from helpers.errors import CourseError, run_cli
+from helpers.evaluate.metrics import (
+    SCORERS,
+    metrics_table,
+    metrics_to_skip,
+)
+from helpers.evaluate.references import (
+    against_other_references,
+    human_agreement,
+)
+from helpers.evaluate.split import evaluate_checkpoint, metrics_path
+from helpers.files import write_json
+from helpers.models.checkpoint import best_checkpoint, read_checkpoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser("python -m helpers.evaluate", __doc__)
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a checkpoint written by helpers.train, or its run folder (then its best.pt)",
+    )
+    p.add_argument("--annotations", type=Path, help="a COCO captions JSON (with --images)")
+    p.add_argument("--images", type=Path, help="the folder of its images (with --annotations)")
+    p.add_argument(
+        "--dataset",
+        default="tiny",
+        help="without --annotations: tiny, coco2014, coco2017-val or a folder",
+    )
+    p.add_argument("--split", default="val", help="without --annotations: the split to caption")
+    p.add_argument(
+        "--beam-size", type=arg(positive), default=1, help="1: greedy, as the source (default)"
+    )
+    p.add_argument(
+        "--length-penalty", type=arg(finite, float), default=0.0, help="> 0 favours longer captions"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results JSON (default: <checkpoint folder>/<annotations name>_beam<K>_results.json); "
+        "the metrics go beside it as <name>.metrics.json",
+    )
+    p.add_argument("--batch-size", type=arg(positive), default=32, help="images per batch (32)")
+    p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--skip", nargs="+", default=[], metavar="METRIC", help=", ".join(SCORERS))
+    p.add_argument(
+        "--human", action="store_true", help="also score human agreement, the bar to reach"
+    )
+    p.add_argument(
+        "--per-image", action="store_true", help="add each image's scores to the metrics JSON"
+    )
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    args = p.parse_args(argv)
+    check_device(args.device)
+    if (args.annotations is None) != (args.images is None):
+        raise CourseError("give --annotations and --images together (or neither, for --dataset)")
+    if args.annotations is None:
+        split = dataset_split(args.dataset, args.split)
+        args.annotations, args.images = split.annotations, split.images
+    args.checkpoint = best_checkpoint(args.checkpoint)
+    read_checkpoint(args.checkpoint)  # a wrong file is one line now, not after the captioning
+    if args.out is None:
+        lp = f"_lp{args.length_penalty:g}" if args.length_penalty else ""
+        name = f"{args.annotations.stem}_beam{args.beam_size}{lp}_results.json"
+        args.out = args.checkpoint.parent / name
+    # Both outputs are checked before minutes of captioning and scoring, not after.
+    inputs = [args.checkpoint, args.annotations, args.images]
+    writable_file(args.out, inputs)
+    writable_file(metrics_path(args.out), inputs)
+    metrics_to_skip(args.skip)
+
+    results, report = evaluate_checkpoint(
+        args.checkpoint,
+        args.annotations,
+        args.images,
+        args.beam_size,
+        args.length_penalty,
+        args.batch_size,
+        args.device,
+        args.per_image,
+        args.skip,
+        progress=not args.quiet,
+    )
+    write_json(args.out, results)
+    reports = {"model": report}
+    if args.human:
+        # The humans face four references per image; so does the model in the column beside them.
+        fair = against_other_references(args.annotations, results, skip=args.skip)
+        reports["model (4 refs)"] = fair
+        reports["human (4 refs)"] = human_agreement(args.annotations, skip=args.skip)
+    summary = {
+        "checkpoint": str(args.checkpoint),
+        "annotations": str(args.annotations),
+        "images": str(args.images),
+        "results": str(args.out),
+        "beam_size": args.beam_size,
+        "length_penalty": args.length_penalty,
+        **report.to_dict(),
+    }
+    if args.human:
+        summary["model_4_refs"] = reports["model (4 refs)"].to_dict()
+        summary["human"] = reports["human (4 refs)"].to_dict()
+    write_json(metrics_path(args.out), summary, indent=1)
+    print(metrics_table(reports, markdown=args.markdown))
+    print(f"wrote {args.out} ({len(results)} captions) and {metrics_path(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
