@@ -14,12 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.caption.attention import Attended, attend_file
+from helpers.caption.attention import attend_file
 from helpers.caption.captioner import Captioner, caption_files
 from helpers.data.features import ensure_features
 from helpers.data.registry import dataset_split
 from helpers.errors import CourseError
-from helpers.evaluate.pointing import point_hit, pointing_game, score_pointing
+from helpers.evaluate.objects import named_objects
+from helpers.evaluate.pointing import point_hit, pointing_game
 from helpers.evaluate.split import evaluate_checkpoint
 from helpers.models.attention import AttentionDecoder, GridEncoder, with_places
 from helpers.models.backbones import SmallCNN, build_backbone
@@ -184,30 +185,15 @@ def test_pointing_game_on_a_hand_made_case():
     assert not point_hit(weights, two, (200, 100), 40, 32)[0]
 
 
-def test_the_pointing_game_wants_the_object_with_the_colour_the_caption_binds(tmp_path):
-    """A red circle on the left, a blue circle on the right: the map that wrote "circle" in "a red
-    circle" must peak on the red one; peaking on the blue circle is a miss, not a hit."""
-    annotations = tmp_path / "captions_val2014.json"
-    image = {"id": 1, "file_name": "x.jpg", "width": 200, "height": 100}
-    ann = {"id": 1, "image_id": 1, "caption": "a red circle and a blue circle"}
-    annotations.write_text(json.dumps({"images": [image], "annotations": [ann]}))
-    red, blue = {"shape": "circle", "color": "red"}, {"shape": "circle", "color": "blue"}
+def test_words_name_the_objects_of_their_colour_or_shape():
     truth = {
         "grayscale": False,
-        "shapes": [{**red, "box": [50, 50, 30]}, {**blue, "box": [150, 50, 30]}],
+        "shapes": [{"shape": "circle", "color": "red"}, {"shape": "circle", "color": "blue"}],
     }
-    (tmp_path / "objects_val2014.json").write_text(json.dumps({"1": truth}))
-    words = "a red circle".split()
-    on_blue = torch.zeros(3, 4, 4)
-    on_blue[:, 1, 3] = 1  # every word looks at the right-hand (blue) circle
-    game = score_pointing({1: Attended(words, on_blue)}, annotations, 100, 100)
-    assert (game.words, game.hits) == (2, 0)  # "red" and "circle": both missed
-    on_red = torch.zeros(3, 4, 4)
-    on_red[:, 1, 0] = 1
-    game = score_pointing({1: Attended(words, on_red)}, annotations, 100, 100)
-    assert (game.words, game.hits) == (2, 2) and game.by["two shapes"].hits == 2
-    wrong = score_pointing({1: Attended("a green circle".split(), on_red)}, annotations, 100, 100)
-    assert (wrong.words, wrong.unnamed) == (0, 2)  # no green circle: its words name nothing
+    assert len(named_objects("circles", truth)) == 2
+    assert named_objects("red", truth) == [truth["shapes"][0]]
+    assert named_objects("star", truth) == [] and named_objects("left", truth) == []
+    assert named_objects("red", {**truth, "grayscale": True}) == []  # no colour in a gray image
 
 
 def test_both_decoders_train_caption_and_evaluate(runs, small_coco):
@@ -319,18 +305,17 @@ def test_a_course_checkpoint_lends_its_backbone(runs, small_coco, small_config, 
     assert all(torch.equal(encoder[k], v) for k, v in stored.items() if k.startswith("backbone."))
 
 
-def test_report_table_puts_models_and_people_side_by_side():
+def test_report_table_puts_models_side_by_side():
     from helpers.evaluate.tiny import report_table
 
-    group = {"all_right": 0.5, "chair_s": 0.25}
-    objects = {g: group for g in ("all", "one shape", "two shapes", "grayscale")}
-    model = {
+    objects = {"colors": 1.0, "shapes": 0.5, "both": 0.5}
+    report = {
         "metrics": {"Bleu_4": 0.25, "CIDEr": 1.5},
-        "objects": objects,
-        "pointing": {"hit": 0.75},
+        "objects": {"one shape": objects, "two shapes": objects},
     }
-    people = {"metrics": {"Bleu_4": 0.4, "METEOR": 0.3, "CIDEr": 2.0}, "objects": objects}
-    lines = report_table({"a": model, "people": people}).splitlines()
+    lines = report_table({"a": report}, {"Bleu_4": 0.4, "METEOR": 0.3, "CIDEr": 2.0}).splitlines()
     assert lines[0].count("|") == lines[1].count("|") == lines[2].count("|") == lines[3].count("|")
-    assert lines[2] == "| a | 0.250 | nan | 1.500 | 50.0% | 50.0% | 50.0% | 50.0% | 25.0% | 75.0% |"
-    assert lines[3].startswith("| people | 0.400 | 0.300 | 2.000 | 50.0% |")
+    assert (
+        lines[2] == "| a | 0.250 | nan | 1.500 | 100.0% / 50.0% / 50.0% | 100.0% / 50.0% / 50.0% |"
+    )
+    assert lines[3].startswith("| humans (first caption) | 0.400 | 0.300 | 2.000 |")

@@ -8,8 +8,11 @@ import json
 from collections import Counter
 
 import pytest
+import torch
 
+from helpers.caption.attention import Attended
 from helpers.data.annotations import load_captions
+from helpers.data.tiny_video import generate_tiny_video
 from helpers.errors import CourseError
 from helpers.evaluate.__main__ import main as evaluate_main
 from helpers.evaluate.objects import (
@@ -21,6 +24,8 @@ from helpers.evaluate.objects import (
     said_objects,
     true_objects,
 )
+from helpers.evaluate.pointing import score_pointing
+from helpers.evaluate.video import actor_scores, caption_is_right, said_actors, true_actors
 
 RED_CIRCLE_BLUE_STAR = {
     "grayscale": False,
@@ -172,3 +177,59 @@ def test_a_results_file_for_other_images_is_one_line_before_any_scoring(small_co
     with pytest.raises(CourseError, match="image id 7 is not in"):
         evaluate_main(["--results", str(results), "--annotations", str(annotations)])
     assert not (tmp_path / "r.metrics.json").exists()
+
+
+def test_the_bound_pointing_game_wants_the_object_with_the_colour_the_caption_binds(tmp_path):
+    """A red circle on the left, a blue circle on the right: the map that wrote "circle" in "a red
+    circle" must peak on the red one. Peaking on the blue circle is a miss in the bound game, and
+    a hit in the older one, which takes any circle."""
+    annotations = tmp_path / "captions_val2014.json"
+    image = {"id": 1, "file_name": "x.jpg", "width": 200, "height": 100}
+    ann = {"id": 1, "image_id": 1, "caption": "a red circle and a blue circle"}
+    annotations.write_text(json.dumps({"images": [image], "annotations": [ann]}))
+    red = {"shape": "circle", "color": "red", "box": [50, 50, 30]}
+    blue = {"shape": "circle", "color": "blue", "box": [150, 50, 30]}
+    truth = {"grayscale": False, "shapes": [red, blue]}
+    (tmp_path / "objects_val2014.json").write_text(json.dumps({"1": truth}))
+    words = "a red circle".split()
+    on_blue = torch.zeros(3, 4, 4)
+    on_blue[:, 1, 3] = 1  # every word looks at the right-hand (blue) circle
+    game = score_pointing({1: Attended(words, on_blue)}, annotations, 100, 100)
+    assert (game.words, game.hits) == (2, 0)  # "red" and "circle": both missed
+    older = score_pointing({1: Attended(words, on_blue)}, annotations, 100, 100, bound=False)
+    assert (older.words, older.hits) == (2, 1)  # "circle" hits the blue circle there
+    on_red = torch.zeros(3, 4, 4)
+    on_red[:, 1, 0] = 1
+    game = score_pointing({1: Attended(words, on_red)}, annotations, 100, 100)
+    assert (game.words, game.hits) == (2, 2) and game.by["two shapes"].hits == 2
+    wrong = score_pointing({1: Attended("a green circle".split(), on_red)}, annotations, 100, 100)
+    assert (wrong.words, wrong.unnamed) == (0, 2)  # no green circle: its words name nothing
+
+
+def test_video_captions_are_checked_object_by_object_with_their_actions():
+    square = {"shape": "square", "color": "red", "action": "left"}
+    star = {"shape": "star", "color": "green", "action": "recolor", "new_color": "blue"}
+    assert said_actors("A red square moves to the left.") == true_actors([square])
+    assert actor_scores("the green star turns blue", [star]) == dict.fromkeys(
+        ("objects", "actions", "both"), True
+    )
+    swapped = actor_scores(
+        "a red square turns blue and a green star moves to the left", [square, star]
+    )
+    assert swapped == {
+        "objects": True,
+        "actions": True,
+        "both": False,
+    }  # each with the other's action
+    extra = actor_scores("a red square moves to the left and a red square spins", [square])
+    assert not extra["objects"] and not extra["both"]
+    assert caption_is_right("a red square moves to the left and a red square spins", [square])
+
+
+def test_every_generated_video_caption_parses_back_to_its_truth(tmp_path):
+    root = generate_tiny_video(tmp_path / "video", seed=1, n_train=12, n_val=4, progress=False)
+    data = json.loads((root / "videodatainfo.json").read_text())
+    actors = {v["video_id"]: v["actions"] for v in data["videos"]}
+    assert len(data["sentences"]) == 5 * 16
+    for s in data["sentences"]:
+        assert said_actors(s["caption"]) == true_actors(actors[s["video_id"]]), s

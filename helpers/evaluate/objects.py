@@ -162,6 +162,28 @@ def object_scores(captions: dict[int, str], objects: dict[int, dict]) -> dict[st
     return {k: right[k] / max(1, len(captions)) for k in ("colors", "shapes", "both")}
 
 
+def object_scores_by_count(captions: dict[int, str], objects: dict[int, dict]) -> dict[str, dict]:
+    """object_scores (the older set measure) on the one-shape and on the two-shape images, apart."""
+    groups = {"one shape": 1, "two shapes": 2}
+    return {
+        name: object_scores(
+            {i: c for i, c in captions.items() if len(objects[i]["shapes"]) == n}, objects
+        )
+        for name, n in groups.items()
+    }
+
+
+def named_objects(word: str, truth: dict) -> list[dict]:
+    """The objects one word names on its own, unbound: every object of a shape word's shape, or
+    of a colour word's colour (the older pointing game's targets; bound_objects binds them)."""
+    shape = SHAPE_WORDS.get(word)
+    if shape is not None:
+        return [o for o in truth["shapes"] if o["shape"] == shape]
+    if word in COLORS and not truth["grayscale"]:
+        return [o for o in truth["shapes"] if o["color"] == word]
+    return []
+
+
 def bound_objects(mention: Mention, truth: dict) -> list[dict]:
     """The objects of an image that one mention names: its shape with its own colour (with none,
     in grayscale); none when the caption binds the wrong colour to the shape."""

@@ -1,5 +1,6 @@
-"""The bound pointing game: is the peak of the attention that wrote a colour or shape word inside
-the object that word names, with its own colour ("red circle": the red circle, not any circle)?"""
+"""The pointing game: is the peak of the attention that wrote a colour or shape word inside the
+object that word names? Bound, that is the object with its own colour ("red circle": the red
+circle, not any circle); the older, unbound game takes any object of that shape or colour."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from helpers.evaluate.objects import (
     bound_objects,
     image_group,
     load_objects,
+    named_objects,
     parse_objects,
 )
 
@@ -93,9 +95,10 @@ def pointing_game(
     beam_size: int = 1,
     batch_size: int = 64,
     progress: bool = True,
+    bound: bool = False,
 ) -> PointingGame:
     """Caption every image of a tiny COCO split with an attention model, keeping its maps, and
-    play the bound pointing game on them (score_pointing)."""
+    play the pointing game on them (score_pointing; `bound`: the object with its own colour)."""
     needs_attention(captioner)
     entries = {img["id"]: img for img in load_captions(annotations)["images"]}
     ids = sorted(entries)
@@ -105,15 +108,20 @@ def pointing_game(
         pixels = [captioner.load_image(Path(images) / entries[i]["file_name"]) for i in chunk]
         found.update(zip(chunk, attend(captioner, torch.stack(pixels), beam_size), strict=True))
     resize, crop = captioner.config["resize"], captioner.config["crop"]
-    return score_pointing(found, annotations, resize, crop)
+    return score_pointing(found, annotations, resize, crop, bound)
 
 
 def score_pointing(
-    found: Mapping[int, Attended], annotations: str | os.PathLike, resize: int, crop: int
+    found: Mapping[int, Attended],
+    annotations: str | os.PathLike,
+    resize: int,
+    crop: int,
+    bound: bool = True,
 ) -> PointingGame:
     """For each object a caption names, bound to its colour: is the peak of the attention that
     wrote its shape word (and its colour word) inside that very object's box? `found` holds each
-    image's words and maps; the model saw each image resized, then centre-cropped."""
+    image's words and maps; the model saw each image resized, then centre-cropped. Unbound (the
+    older game), a word hits inside any object of its shape, or of its colour."""
     objects = load_objects(annotations)
     sizes = {
         img["id"]: (img["width"], img["height"]) for img in load_captions(annotations)["images"]
@@ -122,6 +130,9 @@ def score_pointing(
     for image_id, attended in found.items():
         truth = objects[image_id]
         game.captions[image_id] = " ".join(attended.words)
+        if not bound:
+            _unbound(game, attended, truth, sizes[image_id], resize, crop)
+            continue
         for mention in parse_objects(attended.words):
             targets = [o["box"] for o in bound_objects(mention, truth)]
             for kind, at in (("shape", mention.shape_at), ("colour", mention.color_at)):
@@ -133,3 +144,16 @@ def score_pointing(
                 hit = point_hit(attended.weights[at], targets, sizes[image_id], resize, crop)
                 game.add(*hit, kind, image_group(truth))
     return game
+
+
+def _unbound(game: PointingGame, attended: Attended, truth: dict, size, resize, crop) -> None:
+    """The older pointing game of one image: each colour or shape word against every object of
+    its colour or shape, whatever the caption bound it to."""
+    count = "one shape" if len(truth["shapes"]) == 1 else "two shapes"
+    for word, weights in zip(attended.words, attended.weights, strict=True):
+        named = named_objects(word, truth)
+        if not named:
+            game.unnamed += word in SHAPE_WORDS or word in COLORS
+            continue
+        kind = "shape" if word in SHAPE_WORDS else "colour"
+        game.add(*point_hit(weights, [o["box"] for o in named], size, resize, crop), kind, count)

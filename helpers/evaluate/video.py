@@ -67,18 +67,38 @@ def actor_scores(caption: str, actors: list[Actor] | list[dict]) -> dict[str, bo
     """Whether a caption names the right objects (colour and shape), the right actions, and each
     object with its own action (both, bound)."""
     said, shown = said_actors(caption), true_actors(actors)
-    objects = lambda c: Counter({k[:2]: n for k, n in c.items()})  # noqa: E731
-    actions = lambda c: Counter({k[2]: n for k, n in c.items()})  # noqa: E731
+
+    def part(counts: Counter, keep: slice) -> Counter:
+        out: Counter = Counter()
+        for key, n in counts.items():
+            out[key[keep]] += n
+        return out
+
     return {
-        "objects": objects(said) == objects(shown),
-        "actions": actions(said) == actions(shown),
+        "objects": part(said, slice(0, 2)) == part(shown, slice(0, 2)),
+        "actions": part(said, slice(2, 3)) == part(shown, slice(2, 3)),
         "both": said == shown,
     }
 
 
 def caption_is_right(caption: str, actors: list[Actor] | list[dict]) -> bool:
-    """Whether a caption names every actor (colour and shape) with what it does, and nothing else."""
-    return actor_scores(caption, actors)["both"]
+    """Whether a caption names every actor (colour and shape) and, after its name, what it does
+    (extra words are not checked; actor_scores compares the whole caption object by object)."""
+    actors = [a if isinstance(a, Actor) else Actor(**a) for a in actors]
+    text = " ".join(caption.lower().replace(",", " ").replace(".", " ").split())
+    starts = []
+    for a in actors:
+        at = text.find(f"{a.color} {a.shape}")
+        if at < 0:
+            return False
+        starts.append((at, a))
+    starts.sort(key=lambda s: s[0])
+    for k, (at, a) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
+        said, ing = ACTIONS[a.action]
+        if not any(t.format(new=a.new_color) in text[at:end] for t in (*said, ing)):
+            return False
+    return True
 
 
 @dataclass
@@ -126,13 +146,15 @@ def caption_report(
     said = captions if captions is not None else [item.captions[0] for item in items]
     report = {"metrics": {k: round(v, 3) for k, v in scores.items()}, "clips": len(items)}
     if all(item.actions for item in items):
-        scores = [actor_scores(text, item.actions) for item, text in zip(items, said, strict=True)]
+        pairs = list(zip(items, said, strict=True))
         groups = {"": (1, 2), ", one actor": (1,), ", two actors": (2,)}
         for suffix, counts in groups.items():
-            rows = [r for r, item in zip(scores, items, strict=True) if len(item.actions) in counts]
-            if rows:
-                report[f"right{suffix}"] = round(sum(r["both"] for r in rows) / len(rows), 3)
-                for what in ("objects", "actions"):
-                    share = sum(r[what] for r in rows) / len(rows)
-                    report[f"{what} right{suffix}"] = round(share, 3)
+            rows = [(item, text) for item, text in pairs if len(item.actions) in counts]
+            if not rows:
+                continue
+            right = sum(caption_is_right(text, item.actions) for item, text in rows)
+            report[f"right{suffix}"] = round(right / len(rows), 3)
+            scores = [actor_scores(text, item.actions) for item, text in rows]
+            for what in ("objects", "actions", "both"):
+                report[f"{what} right{suffix}"] = round(sum(r[what] for r in scores) / len(rows), 3)
     return report
