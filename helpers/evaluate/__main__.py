@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(objects_table(objects, markdown=args.markdown))
     write_json(metrics_path(args.out), summary, indent=1)
-    print(f"wrote {args.out} ({len(results)} captions) and {metrics_path(args.out)}")
+    made = "scored" if args.out == args.results else "wrote"
+    print(f"{made} {args.out} ({len(results)} captions); metrics in {metrics_path(args.out)}")
     return 0
 
 
