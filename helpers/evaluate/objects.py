@@ -19,8 +19,6 @@ ADJECTIVES = ("small", "little", "tiny", "large", "big", "identical", "colored",
 COUNTS = {"a": 1, "an": 1, "one": 1, "single": 1, "another": 1, "the": 1, "two": 2, "both": 2}
 COUNTS |= {"three": 3, "four": 4, "pair": 2}
 
-Object = tuple[str | None, str]  # (colour, or None for no colour; shape)
-
 
 @dataclass(frozen=True)
 class Mention:
