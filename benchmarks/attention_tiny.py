@@ -3,8 +3,9 @@
 For each seed, trains (or reuses) the chapter's model and an attention model on the same frozen,
 pretrained backbone (the chapter model's own, so only the decoder differs) and the same 15 epochs,
 then scores both on tiny val, greedy and with a beam of 3: BLEU-4, METEOR and CIDEr against the
-four references the humans face, right colours / shapes / both on one-shape and two-shape images,
-and the pointing game (hit rate, chance rate, uniform-attention rate). Prints one JSON line per
+four references the humans face, right colours / shapes / both on one-shape and two-shape images
+(the older set measure), all objects right with CHAIR (object_report, each colour bound to its
+shape), and the pointing game, unbound and bound (hit rate, chance rate, uniform-attention rate). Prints one JSON line per
 seed, then the summary (mean and range over seeds) with the human agreement.
 Run: python benchmarks/attention_tiny.py [--seeds 0 1 2] [--beams 1 3]   (3-4 minutes per seed)
 """
@@ -16,6 +17,7 @@ import time
 from helpers.caption.captioner import Captioner
 from helpers.data.paths import data_dir
 from helpers.data.registry import dataset_split
+from helpers.evaluate.pointing import pointing_game
 from helpers.evaluate.references import human_agreement, over_seeds
 from helpers.evaluate.tiny import tiny_report
 from helpers.train.config import TrainConfig
@@ -49,10 +51,13 @@ def flat(report: dict) -> dict:
     row = dict(report["metrics"])
     for group, scores in report["objects"].items():
         row.update({f"{group} {k}": round(v, 3) for k, v in scores.items()})
-    if "pointing" in report:
-        game = report["pointing"]
-        row.update({f"pointing {k}": game[k] for k in ("hit", "chance", "uniform", "words")})
-        row.update({f"pointing {g} hit": v["hit"] for g, v in game["by"].items()})
+    for group, scores in report["object_report"].items():
+        row.update({f"{group} {k}": v for k, v in scores.items() if k in ("all_right", "chair_s")})
+    for name in ("pointing", "bound pointing"):
+        if name in report:
+            game = report[name]
+            row.update({f"{name} {k}": game[k] for k in ("hit", "chance", "uniform", "words")})
+            row.update({f"{name} {g} hit": v["hit"] for g, v in game["by"].items()})
     return row
 
 
@@ -65,6 +70,9 @@ for seed in args.seeds:
         for beam in args.beams:
             key = name if beam == 1 else f"{name}, beam {beam}"
             report = tiny_report(captioner, val.annotations, val.images, args.skip, beam)
+            if captioner.kind.attention:
+                game = pointing_game(captioner, val.annotations, val.images, beam, bound=True)
+                report["bound pointing"] = game.summary()
             rows.setdefault(key, []).append(flat(report))
             line[key] = rows[key][-1]
     print(json.dumps(line), flush=True)

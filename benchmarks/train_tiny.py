@@ -2,8 +2,10 @@
 
 Figures: wall time of training (and of its pretraining, feature cache and captioning epochs), final
 validation loss, and the share of val images (never seen in training) whose greedy caption from
-best.pt names exactly the right colours, shapes, and both; once with validation's preprocessing
-(resize, centre crop: what Captioner does) and once with the source's squeeze to the crop size.
+best.pt names every object with its own colour and count (all objects right, overall and on
+two-shape images, with CHAIR-s), and the older colour-set and shape-set rates; once with
+validation's preprocessing (resize, centre crop: what Captioner does) and once with the source's
+squeeze to the crop size.
 Run: python benchmarks/train_tiny.py [--epochs N] [--seed S]
 """
 
@@ -20,7 +22,7 @@ from helpers.caption.captioner import Captioner
 from helpers.data.annotations import image_files
 from helpers.data.images import inference_transform, load_rgb
 from helpers.data.registry import dataset_split
-from helpers.evaluate.objects import load_objects, object_scores
+from helpers.evaluate.objects import load_objects, object_report, object_scores
 from helpers.models.checkpoint import best_checkpoint
 from helpers.train.config import TrainConfig
 from helpers.train.loop import train
@@ -53,8 +55,12 @@ with tempfile.TemporaryDirectory() as out:
     for name, squeeze in (("", False), ("squeeze_", True)):
         captioner.transform = inference_transform(cfg.resize, cfg.crop, squeeze=squeeze)
         captions = captioner.caption(pictures)
-        right = object_scores(dict(zip(ids, captions, strict=True)), objects)
-        scores.update({f"{name}{k}": v for k, v in right.items()})
+        said = dict(zip(ids, captions, strict=True))
+        scores.update({f"{name}{k}": v for k, v in object_scores(said, objects).items()})
+        report = object_report(said, objects)
+        scores[f"{name}all_right"] = report["all"]["all_right"]
+        scores[f"{name}two_shapes_all_right"] = report["two shapes"]["all_right"]
+        scores[f"{name}chair_s"] = report["all"]["chair_s"]
 
 print(
     json.dumps(
@@ -70,6 +76,10 @@ print(
             "best_val_loss": round(min(history.val_loss), 3),
             "best_epoch": history.val_loss.index(min(history.val_loss)) + 1,
             "val_images": len(ids),
+            "all_objects_right": scores["all_right"],
+            "two_shapes_all_objects_right": scores["two_shapes_all_right"],
+            "chair_s": scores["chair_s"],
+            "squeeze_all_objects_right": scores["squeeze_all_right"],
             "right_colors": round(scores["colors"], 3),
             "right_shapes": round(scores["shapes"], 3),
             "right_colors_and_shapes": round(scores["both"], 3),

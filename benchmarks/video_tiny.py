@@ -71,7 +71,7 @@ for seed in args.seeds:
                 report = caption_report(items, said, args.skip)
                 row = {
                     **report["metrics"],
-                    **{k: v for k, v in report.items() if k.startswith("right")},
+                    **{k: v for k, v in report.items() if "right" in k},
                 }
             rows.setdefault(key, []).append(row)
             line[key] = row
@@ -82,5 +82,5 @@ summary.update(over_seeds(rows))
 humans = caption_report(
     video_items(TrainConfig(dataset="tiny_video"), "val", False), None, args.skip
 )
-summary["humans"] = {**humans["metrics"], "right": humans.get("right")}
+summary["humans"] = {**humans["metrics"], **{k: v for k, v in humans.items() if "right" in k}}
 print(json.dumps(summary))

@@ -187,3 +187,16 @@ def test_every_readme_command_answers_help_under_its_own_name():
             assert done.stdout.startswith(f"usage: python -m {command} "), command
             # Nothing on stderr: no warning that the module was imported twice (runpy's).
             assert done.stderr == "", f"{command}: {done.stderr[-500:]}"
+
+
+def test_every_notebook_names_the_same_kernel_and_language():
+    import json
+
+    metadata = {
+        p.name: json.loads(p.read_text())["metadata"]
+        for p in sorted(ROOT.glob("notebooks/*.ipynb"))
+    }
+    kernels = {json.dumps(m.get("kernelspec"), sort_keys=True) for m in metadata.values()}
+    languages = {json.dumps(m.get("language_info"), sort_keys=True) for m in metadata.values()}
+    assert len(kernels) == 1 and "python3" in kernels.pop()
+    assert len(languages) == 1

@@ -1,8 +1,10 @@
 """Judge a checkpoint: caption every image of a split, write a COCO results file, and score it
-with the official COCO metrics (beside the human agreement, with --human)."""
+with the official COCO metrics (beside the human agreement, with --human); or score a results file
+(--results). On a tiny set the captions are also checked object by object against the truth."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from helpers.checks import arg, finite, parser, positive, writable_file
@@ -14,22 +16,31 @@ from helpers.evaluate.metrics import (
     metrics_table,
     metrics_to_skip,
 )
+from helpers.evaluate.objects import load_objects, object_report, objects_path, objects_table
 from helpers.evaluate.references import (
     against_other_references,
+    evaluate_results,
     human_agreement,
+    load_results,
+    reference_captions,
 )
 from helpers.evaluate.split import evaluate_checkpoint, metrics_path
-from helpers.files import write_json
+from helpers.files import read_json, write_json
 from helpers.models.checkpoint import best_checkpoint, read_checkpoint
 
 
 def main(argv: list[str] | None = None) -> int:
     p = parser("python -m helpers.evaluate", __doc__)
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--checkpoint",
         type=Path,
-        required=True,
         help="a checkpoint written by helpers.train, or its run folder (then its best.pt)",
+    )
+    source.add_argument(
+        "--results",
+        type=Path,
+        help='a COCO results file ([{"image_id", "caption"}, ...]) to score, without a checkpoint',
     )
     p.add_argument("--annotations", type=Path, help="a COCO captions JSON (with --images)")
     p.add_argument("--images", type=Path, help="the folder of its images (with --annotations)")
@@ -49,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="results JSON (default: <checkpoint folder>/<annotations name>_beam<K>_results.json); "
-        "the metrics go beside it as <name>.metrics.json",
+        help="results JSON (default: <checkpoint folder>/<annotations name>_beam<K>_results.json, "
+        "or the --results file itself); the metrics go beside it as <name>.metrics.json",
     )
     p.add_argument("--batch-size", type=arg(positive), default=32, help="images per batch (32)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
@@ -62,61 +73,94 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--per-image", action="store_true", help="add each image's scores to the metrics JSON"
     )
-    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    p.add_argument("--markdown", action="store_true", help="print the tables as markdown")
     args = p.parse_args(argv)
-    check_device(args.device)
-    if (args.annotations is None) != (args.images is None):
-        raise CourseError("give --annotations and --images together (or neither, for --dataset)")
-    if args.annotations is None:
-        split = dataset_split(args.dataset, args.split)
-        args.annotations, args.images = split.annotations, split.images
-    args.checkpoint = best_checkpoint(args.checkpoint)
-    read_checkpoint(args.checkpoint)  # a wrong file is one line now, not after the captioning
-    if args.out is None:
-        lp = f"_lp{args.length_penalty:g}" if args.length_penalty else ""
-        name = f"{args.annotations.stem}_beam{args.beam_size}{lp}_results.json"
-        args.out = args.checkpoint.parent / name
-    # Both outputs are checked before minutes of captioning and scoring, not after.
-    inputs = [args.checkpoint, args.annotations, args.images]
-    writable_file(args.out, inputs)
-    writable_file(metrics_path(args.out), inputs)
-    metrics_to_skip(args.skip)
+    _check(args)
 
-    results, report = evaluate_checkpoint(
-        args.checkpoint,
-        args.annotations,
-        args.images,
-        args.beam_size,
-        args.length_penalty,
-        args.batch_size,
-        args.device,
-        args.per_image,
-        args.skip,
-        progress=not args.quiet,
-    )
-    write_json(args.out, results)
+    if args.results is not None:
+        results = read_json(args.results, "results file")
+        report = evaluate_results(args.annotations, results, args.per_image, args.skip)
+    else:
+        results, report = evaluate_checkpoint(
+            args.checkpoint,
+            args.annotations,
+            args.images,
+            args.beam_size,
+            args.length_penalty,
+            args.batch_size,
+            args.device,
+            args.per_image,
+            args.skip,
+            progress=not args.quiet,
+        )
+    if args.out != args.results:
+        write_json(args.out, results)
     reports = {"model": report}
     if args.human:
         # The humans face four references per image; so does the model in the column beside them.
         fair = against_other_references(args.annotations, results, skip=args.skip)
         reports["model (4 refs)"] = fair
         reports["human (4 refs)"] = human_agreement(args.annotations, skip=args.skip)
+    made_by = {"checkpoint": str(args.checkpoint)} if args.checkpoint else {}
     summary = {
-        "checkpoint": str(args.checkpoint),
+        **made_by,
         "annotations": str(args.annotations),
-        "images": str(args.images),
+        "images": str(args.images) if args.images else None,
         "results": str(args.out),
         "beam_size": args.beam_size,
         "length_penalty": args.length_penalty,
         **report.to_dict(),
     }
+    if args.results is not None:  # how the captions were made is the results file's business
+        summary = {k: v for k, v in summary.items() if k not in ("beam_size", "length_penalty")}
     if args.human:
         summary["model_4_refs"] = reports["model (4 refs)"].to_dict()
         summary["human"] = reports["human (4 refs)"].to_dict()
-    write_json(metrics_path(args.out), summary, indent=1)
     print(metrics_table(reports, markdown=args.markdown))
-    print(f"wrote {args.out} ({len(results)} captions) and {metrics_path(args.out)}")
+    if objects_path(args.annotations).is_file():  # a tiny set: what is true is known
+        objects = _object_reports(args.annotations, results)
+        summary["objects"], summary["objects_human"] = objects["model"], objects["people"]
+        print()
+        print(objects_table(objects, markdown=args.markdown))
+    write_json(metrics_path(args.out), summary, indent=1)
+    made = "scored" if args.out == args.results else "wrote"
+    print(f"{made} {args.out} ({len(results)} captions); metrics in {metrics_path(args.out)}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Every input and output place checked before minutes of captioning and scoring."""
+    check_device(args.device)
+    if (args.annotations is None) != (args.images is None) and args.results is None:
+        raise CourseError("give --annotations and --images together (or neither, for --dataset)")
+    if args.annotations is None:
+        split = dataset_split(args.dataset, args.split)
+        args.annotations, args.images = split.annotations, split.images
+    reference_captions(args.annotations)  # a wrong captions file: one line now
+    inputs = [args.annotations] + ([args.images] if args.images else [])
+    if args.results is not None:
+        load_results(read_json(args.results, "results file"), reference_captions(args.annotations))
+        args.out = args.out or args.results
+        inputs.append(args.results)
+    else:
+        args.checkpoint = best_checkpoint(args.checkpoint)
+        read_checkpoint(args.checkpoint)  # a wrong file is one line now, not after the captioning
+        inputs.append(args.checkpoint)
+        if args.out is None:
+            lp = f"_lp{args.length_penalty:g}" if args.length_penalty else ""
+            name = f"{args.annotations.stem}_beam{args.beam_size}{lp}_results.json"
+            args.out = args.checkpoint.parent / name
+        writable_file(args.out, inputs)
+    writable_file(metrics_path(args.out), [a for a in inputs if a != args.results])
+    metrics_to_skip(args.skip)
+
+
+def _object_reports(annotations: Path, results: list[dict]) -> dict[str, dict]:
+    """The model's captions and the people's (each image's first) object by object."""
+    objects = load_objects(annotations)
+    people = {i: captions[0] for i, captions in reference_captions(annotations).items() if captions}
+    model = {r["image_id"]: r["caption"] for r in results}
+    return {"model": object_report(model, objects), "people": object_report(people, objects)}
 
 
 if __name__ == "__main__":

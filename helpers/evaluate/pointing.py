@@ -1,9 +1,11 @@
 """The pointing game: is the peak of the attention that wrote a colour or shape word inside the
-object that word names?"""
+object that word names? Bound, that is the object with its own colour ("red circle": the red
+circle, not any circle); the older, unbound game takes any object of that shape or colour."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,11 +13,18 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from helpers.caption.attention import attend, model_view, needs_attention
+from helpers.caption.attention import Attended, attend, model_view, needs_attention
 from helpers.caption.captioner import Captioner
 from helpers.data.annotations import load_captions
 from helpers.data.tiny_coco import COLORS
-from helpers.evaluate.objects import SHAPE_WORDS, load_objects, named_objects
+from helpers.evaluate.objects import (
+    SHAPE_WORDS,
+    bound_objects,
+    image_group,
+    load_objects,
+    named_objects,
+    parse_objects,
+)
 
 
 def point_hit(
@@ -54,8 +63,8 @@ class PointingGame:
     hits: int = 0
     chance: float = 0.0  # summed over words; divide by words for the rate
     uniform: float = 0.0
-    unnamed: int = 0  # colour or shape words that name no object in the image (wrong words)
-    by: dict = field(default_factory=dict)  # "colour", "shape", "one shape", "two shapes"
+    unnamed: int = 0  # colour or shape words of objects the image does not show (wrong words)
+    by: dict = field(default_factory=dict)  # "colour", "shape", "one shape", "two shapes", ...
     captions: dict = field(default_factory=dict)  # image id -> the caption that was scored
 
     def add(self, hit: bool, chance: float, uniform: float, *groups: str) -> None:
@@ -86,30 +95,65 @@ def pointing_game(
     beam_size: int = 1,
     batch_size: int = 64,
     progress: bool = True,
+    bound: bool = False,
 ) -> PointingGame:
-    """For each generated colour or shape word that names an object of a tiny COCO image: is the
-    peak of the attention that wrote it inside that object's box?"""
+    """Caption every image of a tiny COCO split with an attention model, keeping its maps, and
+    play the pointing game on them (score_pointing; `bound`: the object with its own colour)."""
     needs_attention(captioner)
-    objects = load_objects(annotations)
     entries = {img["id"]: img for img in load_captions(annotations)["images"]}
     ids = sorted(entries)
-    game = PointingGame()
-    resize, crop = captioner.config["resize"], captioner.config["crop"]
+    found = {}
     for start in tqdm(range(0, len(ids), batch_size), desc="pointing", disable=not progress):
         chunk = ids[start : start + batch_size]
         pixels = [captioner.load_image(Path(images) / entries[i]["file_name"]) for i in chunk]
-        found_all = attend(captioner, torch.stack(pixels), beam_size)
-        for image_id, found in zip(chunk, found_all, strict=True):
-            truth, entry = objects[image_id], entries[image_id]
-            game.captions[image_id] = " ".join(found.words)
-            count = "one shape" if len(truth["shapes"]) == 1 else "two shapes"
-            for word, weights in zip(found.words, found.weights, strict=True):
-                named = named_objects(word, truth)
-                if not named:
-                    game.unnamed += word in SHAPE_WORDS or word in COLORS
+        found.update(zip(chunk, attend(captioner, torch.stack(pixels), beam_size), strict=True))
+    resize, crop = captioner.config["resize"], captioner.config["crop"]
+    return score_pointing(found, annotations, resize, crop, bound)
+
+
+def score_pointing(
+    found: Mapping[int, Attended],
+    annotations: str | os.PathLike,
+    resize: int,
+    crop: int,
+    bound: bool = True,
+) -> PointingGame:
+    """For each object a caption names, bound to its colour: is the peak of the attention that
+    wrote its shape word (and its colour word) inside that very object's box? `found` holds each
+    image's words and maps; the model saw each image resized, then centre-cropped. Unbound (the
+    older game), a word hits inside any object of its shape, or of its colour."""
+    objects = load_objects(annotations)
+    sizes = {
+        img["id"]: (img["width"], img["height"]) for img in load_captions(annotations)["images"]
+    }
+    game = PointingGame()
+    for image_id, attended in found.items():
+        truth = objects[image_id]
+        game.captions[image_id] = " ".join(attended.words)
+        if not bound:
+            _unbound(game, attended, truth, sizes[image_id], resize, crop)
+            continue
+        for mention in parse_objects(attended.words):
+            targets = [o["box"] for o in bound_objects(mention, truth)]
+            for kind, at in (("shape", mention.shape_at), ("colour", mention.color_at)):
+                if at < 0 or attended.words[at] not in (*SHAPE_WORDS, *COLORS):
+                    continue  # no colour said (or "gray"): no colour word to point with
+                if not targets:
+                    game.unnamed += 1  # a wrong colour or shape: it names nothing there
                     continue
-                kind = "shape" if word in SHAPE_WORDS else "colour"
-                size = (entry["width"], entry["height"])
-                hit = point_hit(weights, [o["box"] for o in named], size, resize, crop)
-                game.add(*hit, kind, count)
+                hit = point_hit(attended.weights[at], targets, sizes[image_id], resize, crop)
+                game.add(*hit, kind, image_group(truth))
     return game
+
+
+def _unbound(game: PointingGame, attended: Attended, truth: dict, size, resize, crop) -> None:
+    """The older pointing game of one image: each colour or shape word against every object of
+    its colour or shape, whatever the caption bound it to."""
+    count = "one shape" if len(truth["shapes"]) == 1 else "two shapes"
+    for word, weights in zip(attended.words, attended.weights, strict=True):
+        named = named_objects(word, truth)
+        if not named:
+            game.unnamed += word in SHAPE_WORDS or word in COLORS
+            continue
+        kind = "shape" if word in SHAPE_WORDS else "colour"
+        game.add(*point_hit(weights, [o["box"] for o in named], size, resize, crop), kind, count)

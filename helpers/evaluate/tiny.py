@@ -7,7 +7,7 @@ import os
 from collections.abc import Collection
 
 from helpers.caption.captioner import Captioner, caption_split
-from helpers.evaluate.objects import load_objects, object_scores_by_count
+from helpers.evaluate.objects import load_objects, object_report, object_scores_by_count
 from helpers.evaluate.pointing import pointing_game
 from helpers.evaluate.references import against_other_references
 
@@ -21,8 +21,9 @@ def tiny_report(
     progress: bool = False,
 ) -> dict:
     """One model on a tiny COCO split: the COCO metrics against the four references the humans
-    face, right colours / shapes / both on one- and two-shape images, and the pointing game when
-    the model has attention; greedy (beam_size 1) or beam search."""
+    face, right colours / shapes / both on one- and two-shape images (the older set measure),
+    object_report's object-level scores, and the pointing game when the model has attention;
+    greedy (beam_size 1) or beam search."""
     results, problems = caption_split(
         captioner, annotations, images, beam_size=beam_size, progress=progress
     )
@@ -31,6 +32,7 @@ def tiny_report(
     report = {
         "metrics": {k: round(v, 3) for k, v in scores.items()},
         "objects": object_scores_by_count(captions, load_objects(annotations)),
+        "object_report": object_report(captions, load_objects(annotations)),
         "no_caption": len(problems),
     }
     if captioner.kind.attention:

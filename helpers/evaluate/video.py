@@ -3,22 +3,87 @@ with the COCO metrics and, on the tiny video set, against what each shape really
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from helpers.data.tiny_video import ACTIONS, Actor
+from helpers.data.tiny_video import ACTIONS, COLORS, Actor
 from helpers.data.video import VideoItem, action_label
+from helpers.data.vocabulary import tokenize
+from helpers.evaluate.objects import parse_objects
 from helpers.evaluate.references import against_others
 
 
-def _action_words(actor: Actor) -> list[str]:
-    """Every way the captions say what an actor does."""
-    said, ing = ACTIONS[actor.action]
-    return [text.format(new=actor.new_color) for text in (*said, ing)]
+def _phrases() -> list[tuple[list[str], str]]:
+    """Every way the tiny video's captions say an action, as tokens, longest first; a recolour's
+    new colour stands as "{new}"."""
+    found = [
+        (text.split(), action) for action, (said, ing) in ACTIONS.items() for text in (*said, ing)
+    ]
+    return sorted(found, key=lambda f: -len(f[0]))
+
+
+PHRASES = _phrases()
+
+
+def _action(tokens: list[str]) -> str | None:
+    """The first action the tokens say ("recolor blue" for "turns blue"), or None."""
+    for start in range(len(tokens)):
+        for words, action in PHRASES:
+            window = tokens[start : start + len(words)]
+            if len(window) < len(words):
+                continue
+            if all(
+                w == t or (w == "{new}" and t in COLORS) for w, t in zip(words, window, strict=True)
+            ):
+                return f"{action} {window[words.index('{new}')]}" if "{new}" in words else action
+    return None
+
+
+def said_actors(caption: str) -> Counter:
+    """The objects a video caption names, each with its colour, shape and what the words after
+    its name say it does: a multiset of (colour, shape, action)."""
+    tokens = tokenize(caption)
+    mentions = parse_objects(tokens)
+    said: Counter = Counter()
+    for k, m in enumerate(mentions):
+        end = mentions[k + 1].color_at if k + 1 < len(mentions) else len(tokens)
+        if k + 1 < len(mentions) and end < 0:
+            end = mentions[k + 1].shape_at
+        said[(m.color, m.shape, _action(tokens[m.shape_at + 1 : end]))] += m.count
+    return said
+
+
+def true_actors(actors: list[Actor] | list[dict]) -> Counter:
+    """What a clip shows, as a multiset of (colour, shape, action)."""
+    actors = [a if isinstance(a, Actor) else Actor(**a) for a in actors]
+    return Counter(
+        (a.color, a.shape, f"recolor {a.new_color}" if a.action == "recolor" else a.action)
+        for a in actors
+    )
+
+
+def actor_scores(caption: str, actors: list[Actor] | list[dict]) -> dict[str, bool]:
+    """Whether a caption names the right objects (colour and shape), the right actions, and each
+    object with its own action (both, bound)."""
+    said, shown = said_actors(caption), true_actors(actors)
+
+    def part(counts: Counter, keep: slice) -> Counter:
+        out: Counter = Counter()
+        for key, n in counts.items():
+            out[key[keep]] += n
+        return out
+
+    return {
+        "objects": part(said, slice(0, 2)) == part(shown, slice(0, 2)),
+        "actions": part(said, slice(2, 3)) == part(shown, slice(2, 3)),
+        "both": said == shown,
+    }
 
 
 def caption_is_right(caption: str, actors: list[Actor] | list[dict]) -> bool:
-    """Whether a caption names every actor (colour and shape) and, after its name, what it does."""
+    """Whether a caption names every actor (colour and shape) and, after its name, what it does
+    (extra words are not checked; actor_scores compares the whole caption object by object)."""
     actors = [a if isinstance(a, Actor) else Actor(**a) for a in actors]
     text = " ".join(caption.lower().replace(",", " ").replace(".", " ").split())
     starts = []
@@ -30,7 +95,8 @@ def caption_is_right(caption: str, actors: list[Actor] | list[dict]) -> bool:
     starts.sort(key=lambda s: s[0])
     for k, (at, a) in enumerate(starts):
         end = starts[k + 1][0] if k + 1 < len(starts) else len(text)
-        if not any(words in text[at:end] for words in _action_words(a)):
+        said, ing = ACTIONS[a.action]
+        if not any(t.format(new=a.new_color) in text[at:end] for t in (*said, ing)):
             return False
     return True
 
@@ -70,8 +136,9 @@ def caption_report(
     items: list[VideoItem], captions: list[str] | None = None, skip: Collection[str] = ("SPICE",)
 ) -> dict:
     """Captions of clips scored as the humans are, against each clip's captions but the first (no
-    `captions`: the humans' own, each clip's first); and the share that name every object with
-    what it does (tiny set), for one- and two-actor clips."""
+    `captions`: the humans' own, each clip's first); and on the tiny set, object by object: the
+    share naming the right objects, the right actions, and each object with its own action
+    ("right"), over all clips and for one- and two-actor clips."""
     refs = {k: item.captions for k, item in enumerate(items)}
     scores = against_others(
         refs, None if captions is None else dict(enumerate(captions)), skip=skip
@@ -79,12 +146,15 @@ def caption_report(
     said = captions if captions is not None else [item.captions[0] for item in items]
     report = {"metrics": {k: round(v, 3) for k, v in scores.items()}, "clips": len(items)}
     if all(item.actions for item in items):
-        right = [
-            caption_is_right(text, item.actions) for item, text in zip(items, said, strict=True)
-        ]
-        report["right"] = round(sum(right) / len(right), 3)
-        for n, group in ((1, "one actor"), (2, "two actors")):
-            hits = [r for r, item in zip(right, items, strict=True) if len(item.actions) == n]
-            if hits:
-                report[f"right, {group}"] = round(sum(hits) / len(hits), 3)
+        pairs = list(zip(items, said, strict=True))
+        groups = {"": (1, 2), ", one actor": (1,), ", two actors": (2,)}
+        for suffix, counts in groups.items():
+            rows = [(item, text) for item, text in pairs if len(item.actions) in counts]
+            if not rows:
+                continue
+            right = sum(caption_is_right(text, item.actions) for item, text in rows)
+            report[f"right{suffix}"] = round(right / len(rows), 3)
+            scores = [actor_scores(text, item.actions) for item, text in rows]
+            for what in ("objects", "actions", "both"):
+                report[f"{what} right{suffix}"] = round(sum(r[what] for r in scores) / len(rows), 3)
     return report
