@@ -132,3 +132,31 @@ def test_notebook_11_soft_attention_equals_helpers():
     got = mine(features, mine.feature_layer(features), h)
     want = theirs(features, theirs.feature_layer(features), h)
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_notebook_10_shows_each_step_of_distributed_training():
+    """Notebook 10's excerpts of helpers/ still find their lines and hold the DDP code it teaches."""
+    name = "10_faster_training.ipynb"
+    ns = notebook_code(name, "show_source(setup_distributed)", "def excerpt")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    shown = [ns["show_source"](ns["setup_distributed"]).text]
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "excerpt":
+                shown.append(eval(compile(ast.Expression(node), name, "eval"), ns).text)
+    assert len(shown) == 6
+    text = "\n".join(shown)
+    for code in (
+        "init_process_group",
+        '"nccl" if device.type == "cuda" else "gloo"',
+        "DistributedSampler(",
+        "sampler.set_epoch(epoch)",
+        "DistributedDataParallel(decoder",
+        "sum_across(",
+        "if run.main:",
+        "save_checkpoint(checkpoint",
+        "destroy_process_group()",
+    ):
+        assert code in text, code
