@@ -30,6 +30,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "said_objects",
             "true_objects",
             "object_report",
+            "people_report",
             "objects_table",
             "object_scores",
             "object_scores_by_count",
@@ -49,5 +50,14 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ),
         "autoencoder": ("reconstruction_error", "auroc", "pca_2d"),
         "published": ("PUBLISHED", "Published", "published_rows", "published_table"),
+        "measured": (
+            "results_path",
+            "about_run",
+            "measured_rows",
+            "record_result",
+            "result_value",
+            "measured_range",
+            "measured_table",
+        ),
     },
 )

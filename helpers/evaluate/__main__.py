@@ -16,7 +16,13 @@ from helpers.evaluate.metrics import (
     metrics_table,
     metrics_to_skip,
 )
-from helpers.evaluate.objects import load_objects, object_report, objects_path, objects_table
+from helpers.evaluate.objects import (
+    load_objects,
+    object_report,
+    objects_path,
+    objects_table,
+    people_report,
+)
 from helpers.evaluate.references import (
     against_other_references,
     evaluate_results,
@@ -157,10 +163,11 @@ def _check(args: argparse.Namespace) -> None:
 
 def _object_reports(annotations: Path, results: list[dict]) -> dict[str, dict]:
     """The model's captions and the people's (each image's first) object by object."""
-    objects = load_objects(annotations)
-    people = {i: captions[0] for i, captions in reference_captions(annotations).items() if captions}
     model = {r["image_id"]: r["caption"] for r in results}
-    return {"model": object_report(model, objects), "people": object_report(people, objects)}
+    return {
+        "model": object_report(model, load_objects(annotations)),
+        "people": people_report(annotations),
+    }
 
 
 if __name__ == "__main__":

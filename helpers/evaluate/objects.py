@@ -10,6 +10,7 @@ from pathlib import Path
 
 from helpers.data.tiny_coco import COLORS, PLURALS, SHAPES
 from helpers.data.vocabulary import tokenize
+from helpers.evaluate.references import reference_captions
 from helpers.files import read_json
 
 SHAPE_WORDS = {**{s: s for s in SHAPES}, **{p: s for s, p in PLURALS.items()}}  # word -> shape
@@ -118,8 +119,11 @@ def object_report(captions: Mapping[int, str], objects: Mapping[int, dict]) -> d
     of the objects shown, the share right (multisets). chair_i and chair_s: CHAIR (Rohrbach et al.
     2018) with colour binding, the share of named objects not in the image and the share of
     captions naming at least one. colors, shapes, both: the older set measure, for continuity.
+    "one small shape" is a part of "one shape": the pictures whose one shape is drawn at the size
+    of each shape of a two-shape picture, the control that keeps size apart from count.
     """
-    rows: dict[str, list[dict]] = {"all": [], "one shape": [], "two shapes": [], "grayscale": []}
+    groups = ("all", "one shape", "one small shape", "two shapes", "grayscale")
+    rows: dict[str, list[dict]] = {group: [] for group in groups}
     for image_id, caption in captions.items():
         truth = objects[image_id]
         said, shown = said_objects(caption), true_objects(truth)
@@ -135,7 +139,15 @@ def object_report(captions: Mapping[int, str], objects: Mapping[int, dict]) -> d
         }
         rows["all"].append(row)
         rows[image_group(truth)].append(row)
+        if image_group(truth) == "one shape" and truth["shapes"][0].get("size") == "small":
+            rows["one small shape"].append(row)  # drawn as large as each of two shapes
     return {group: _rates(r) for group, r in rows.items()}
+
+
+def people_report(annotations: str | Path) -> dict[str, dict]:
+    """object_report of the people's own captions (each image's first): the row to reach."""
+    people = {i: c[0] for i, c in reference_captions(annotations).items() if c}
+    return object_report(people, load_objects(annotations))
 
 
 def set_scores(caption: str, truth: dict) -> dict[str, bool]:
