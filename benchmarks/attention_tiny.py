@@ -21,7 +21,6 @@ from helpers.data.paths import data_dir
 from helpers.data.registry import dataset_split
 from helpers.evaluate.measured import about_run, record_result
 from helpers.evaluate.objects import people_report
-from helpers.evaluate.pointing import pointing_game
 from helpers.evaluate.references import human_agreement, over_seeds
 from helpers.evaluate.tiny import tiny_report
 from helpers.train.config import TrainConfig
@@ -65,7 +64,7 @@ def flat(report: dict) -> dict:
         row.update({f"{group} {k}": round(v, 3) for k, v in scores.items()})
     for group, scores in report["object_report"].items():
         row.update({f"{group} {k}": v for k, v in scores.items() if k in ("all_right", "chair_s")})
-    for name in ("pointing", "bound pointing"):
+    for name in ("pointing", "unbound pointing"):
         if name in report:
             game = report[name]
             row.update({f"{name} {k}": game[k] for k in ("hit", "chance", "uniform", "words")})
@@ -82,9 +81,6 @@ for seed in args.seeds:
         for beam in args.beams:
             key = name if beam == 1 else f"{name}, beam {beam}"
             report = tiny_report(captioner, val.annotations, val.images, args.skip, beam)
-            if captioner.kind.attention:
-                game = pointing_game(captioner, val.annotations, val.images, beam, bound=True)
-                report["bound pointing"] = game.summary()
             rows.setdefault(key, []).append(flat(report))
             line[key] = {k: v for k, v in report.items() if k != "objects"}
             line[key]["objects"] = line[key].pop("object_report")
