@@ -78,6 +78,33 @@ def true_objects(truth: dict) -> Counter:
     )
 
 
+def describe_objects(objects: Counter) -> str:
+    """A multiset of (colour, shape) in words: "two red squares and a blue star"."""
+    words = []
+    for (color, shape), n in sorted(objects.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        name = f"{color} {shape}" if color else shape
+        if n == 1:
+            words.append(f"{'an' if name[0] in 'aeiou' else 'a'} {name}")
+        else:
+            number = {2: "two", 3: "three", 4: "four"}.get(n, str(n))
+            words.append(
+                f"{number} {name.rsplit(' ', 1)[0] + ' ' if color else ''}{PLURALS[shape]}"
+            )
+    return " and ".join(words) or "nothing"
+
+
+def object_verdict(caption: str | Sequence[str], truth: dict) -> str:
+    """ "right" when a caption names exactly the objects shown (each with its colour and count),
+    else what it names that the image does not show and what it leaves out."""
+    said, shown = said_objects(caption), true_objects(truth)
+    if said == shown:
+        return "right"
+    extra, missing = said - shown, shown - said
+    parts = [f"said, not shown: {describe_objects(extra)}"] if extra else []
+    parts += [f"shown, not said: {describe_objects(missing)}"] if missing else []
+    return "WRONG (" + "; ".join(parts) + ")"
+
+
 def load_objects(annotations: str | Path) -> dict[int, dict]:
     """What each image of a tiny COCO split really shows, read from objects_<split>2014.json."""
     data = read_json(objects_path(annotations), "tiny COCO objects file")
