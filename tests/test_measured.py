@@ -4,6 +4,8 @@ its file."""
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -120,3 +122,16 @@ def test_a_changed_results_file_is_noticed(tmp_path):
     record_result("demo", {"seed": 0, "x": 0.25}, folder=tmp_path)
     assert measured_table("demo", {"x": "x"}, folder=tmp_path) != before
     assert json.loads((tmp_path / "demo.jsonl").read_text())["x"] == 0.25
+
+
+def test_the_readme_quotes_the_results_files():
+    """The README's tables of measured results are the ones the results files give now."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "README.md").read_text().count("<!-- measured: ") >= 3
+    done = subprocess.run(
+        [sys.executable, "benchmarks/readme_tables.py", "--check"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr

@@ -93,6 +93,8 @@ def result_value(row: Mapping, path: str) -> object:
 
 
 def _format(value: object, fmt: str) -> str:
+    if value is None:  # a rate with nothing to count
+        return "-"
     return fmt.format(value) if isinstance(value, int | float) else str(value)
 
 
@@ -117,7 +119,9 @@ def measured_range(
 ) -> str:
     """One number over the rows of a results file (those matching `where`), as "low-high"; one
     value when they agree."""
-    values = [result_value(r, path) for r in _rows(name, where, folder)]
+    values = [v for r in _rows(name, where, folder) if (v := result_value(r, path)) is not None]
+    if not values:
+        return "-"
     low, high = _format(min(values), fmt), _format(max(values), fmt)
     return low if low == high else f"{low}-{high}"
 
