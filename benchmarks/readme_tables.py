@@ -29,7 +29,6 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading)
     "train_tiny": (
         "train_tiny",
         [
-            ("train s", "train_seconds", "{:.0f}"),
             ("best val loss", "best_val_loss", METRIC),
             ("at epoch", "best_epoch", "{}"),
             ("all objects right", "objects/all/all_right", PERCENT),
