@@ -5,8 +5,10 @@ pretrained backbone (the chapter model's own, so only the decoder differs) and t
 then scores both on tiny val, greedy and with a beam of 3: BLEU-4, METEOR and CIDEr against the
 four references the humans face, right colours / shapes / both on one-shape and two-shape images
 (the older set measure), all objects right with CHAIR (object_report, each colour bound to its
-shape), and the pointing game, unbound and bound (hit rate, chance rate, uniform-attention rate). Prints one JSON line per
-seed, then the summary (mean and range over seeds) with the human agreement.
+shape), and the pointing game, unbound and bound (hit rate, chance rate, uniform-attention
+rate). Prints one JSON line per seed, each also written to benchmarks/results/attention_tiny.jsonl
+as soon as it is measured (with the people's row: their metrics on the same references and their
+objects), then the summary (mean and range over seeds).
 Run: python benchmarks/attention_tiny.py [--seeds 0 1 2] [--beams 1 3]   (3-4 minutes per seed)
 """
 
@@ -17,7 +19,8 @@ import time
 from helpers.caption.captioner import Captioner
 from helpers.data.paths import data_dir
 from helpers.data.registry import dataset_split
-from helpers.evaluate.pointing import pointing_game
+from helpers.evaluate.measured import about_run, record_result
+from helpers.evaluate.objects import people_report
 from helpers.evaluate.references import human_agreement, over_seeds
 from helpers.evaluate.tiny import tiny_report
 from helpers.train.config import TrainConfig
@@ -27,8 +30,16 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 p.add_argument("--beams", type=int, nargs="+", default=[1, 3], help="beam sizes (1 = greedy)")
 p.add_argument("--skip", nargs="*", default=["SPICE"], help="metrics to skip (SPICE is slow)")
+p.add_argument("--no-record", action="store_true", help="print only; leave the results file alone")
 args = p.parse_args()
 val = dataset_split("tiny", "val")
+humans = human_agreement(val.annotations, skip=args.skip)
+people = {
+    "metrics": {k: round(v, 3) for k, v in humans.scores.items()},
+    "objects": people_report(val.annotations),
+}
+# The results file the notebooks quote holds runs of the default settings only.
+record = not args.no_record and args.beams == [1, 3] and args.skip == ["SPICE"]
 
 
 def runs(seed: int) -> dict:
@@ -53,7 +64,7 @@ def flat(report: dict) -> dict:
         row.update({f"{group} {k}": round(v, 3) for k, v in scores.items()})
     for group, scores in report["object_report"].items():
         row.update({f"{group} {k}": v for k, v in scores.items() if k in ("all_right", "chair_s")})
-    for name in ("pointing", "bound pointing"):
+    for name in ("pointing", "unbound pointing"):
         if name in report:
             game = report[name]
             row.update({f"{name} {k}": game[k] for k in ("hit", "chance", "uniform", "words")})
@@ -70,15 +81,15 @@ for seed in args.seeds:
         for beam in args.beams:
             key = name if beam == 1 else f"{name}, beam {beam}"
             report = tiny_report(captioner, val.annotations, val.images, args.skip, beam)
-            if captioner.kind.attention:
-                game = pointing_game(captioner, val.annotations, val.images, beam, bound=True)
-                report["bound pointing"] = game.summary()
             rows.setdefault(key, []).append(flat(report))
-            line[key] = rows[key][-1]
+            line[key] = {k: v for k, v in report.items() if k != "objects"}
+            line[key]["objects"] = line[key].pop("object_report")
+    line |= {"people": people} | about_run()
+    if record:
+        record_result("attention_tiny", line)
     print(json.dumps(line), flush=True)
 
 summary = {"benchmark": "attention_tiny", "seeds": args.seeds}
 summary.update(over_seeds(rows))
-humans = human_agreement(val.annotations, skip=args.skip)
-summary["humans"] = {k: round(v, 3) for k, v in humans.scores.items()}
+summary["humans"] = people["metrics"]
 print(json.dumps(summary))

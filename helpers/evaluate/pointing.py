@@ -95,10 +95,11 @@ def pointing_game(
     beam_size: int = 1,
     batch_size: int = 64,
     progress: bool = True,
-    bound: bool = False,
+    bound: bool = True,
 ) -> PointingGame:
     """Caption every image of a tiny COCO split with an attention model, keeping its maps, and
-    play the pointing game on them (score_pointing; `bound`: the object with its own colour)."""
+    play the pointing game on them (score_pointing; bound: the object with its own colour, else
+    the older game, any object of that colour or shape)."""
     needs_attention(captioner)
     entries = {img["id"]: img for img in load_captions(annotations)["images"]}
     ids = sorted(entries)

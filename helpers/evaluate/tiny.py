@@ -22,7 +22,8 @@ def tiny_report(
 ) -> dict:
     """One model on a tiny COCO split: the COCO metrics against the four references the humans
     face, right colours / shapes / both on one- and two-shape images (the older set measure),
-    object_report's object-level scores, and the pointing game when the model has attention;
+    object_report's object-level scores, and the pointing game (bound, and the older
+    unbound one) when the model has attention;
     greedy (beam_size 1) or beam search."""
     results, problems = caption_split(
         captioner, annotations, images, beam_size=beam_size, progress=progress
@@ -36,8 +37,11 @@ def tiny_report(
         "no_caption": len(problems),
     }
     if captioner.kind.attention:
-        game = pointing_game(captioner, annotations, images, beam_size, progress=progress)
-        report["pointing"] = game.summary()
+        for name, bound in (("pointing", True), ("unbound pointing", False)):
+            game = pointing_game(
+                captioner, annotations, images, beam_size, progress=progress, bound=bound
+            )
+            report[name] = game.summary()
     return report
 
 

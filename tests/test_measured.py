@@ -1,0 +1,137 @@
+"""The benchmarks' results files, and the notebooks that quote them: every quoted number matches
+its file."""
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.errors import CourseError
+from helpers.evaluate.measured import (
+    RESULTS,
+    measured_range,
+    measured_rows,
+    measured_table,
+    record_result,
+    result_value,
+)
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+QUOTES = ("measured_table(", "measured_range(", "measured_rows(")
+
+
+def test_rows_are_written_one_by_one_and_a_rerun_replaces_its_row(tmp_path):
+    record_result("demo", {"seed": 0, "model": {"all": 0.5}}, folder=tmp_path)
+    record_result("demo", {"seed": 1, "model": {"all": 0.75}}, folder=tmp_path)
+    record_result("demo", {"seed": 0, "model": {"all": 0.625}}, folder=tmp_path)
+    rows = measured_rows("demo", tmp_path)
+    assert [(r["seed"], r["model"]["all"]) for r in rows] == [(1, 0.75), (0, 0.625)]
+    assert measured_range("demo", "model/all", folder=tmp_path) == "62.5%-75.0%"
+    table = measured_table("demo", {"all right": "model/all"}, folder=tmp_path).splitlines()
+    assert table[1].split() == ["seed", "1", "75.0%"] and table[-1].split() == [
+        "range",
+        "62.5%-75.0%",
+    ]
+    assert not list(tmp_path.glob(".*tmp"))  # written through a temporary file, then renamed
+
+
+def test_rows_can_be_chosen_by_their_settings(tmp_path):
+    for variant, seed, x in (("default", 0, 0.9), ("default", 1, 0.8), ("small lr", 0, 0.5)):
+        record_result(
+            "v", {"variant": variant, "seed": seed, "x": x}, ("variant", "seed"), tmp_path
+        )
+    assert measured_range("v", "x", where={"variant": "default"}, folder=tmp_path) == "80.0%-90.0%"
+    assert measured_range("v", "x", where={"variant": "small lr"}, folder=tmp_path) == "50.0%"
+    with pytest.raises(CourseError, match="no rows with {'variant': 'none'}"):
+        measured_table("v", {"x": "x"}, where={"variant": "none"}, folder=tmp_path)
+
+
+def test_one_value_is_shown_once(tmp_path):
+    for row in ({"seed": 0, "x": 0.1234}, {"seed": 1, "x": 0.1231}):
+        record_result("same", row, folder=tmp_path)
+    assert measured_range("same", "x", "{:.3f}", folder=tmp_path) == "0.123"
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"model": 1}, "the row has no seed"),
+        ({"seed": 0, "x": float("nan")}, "not plain JSON"),
+        ({"seed": 0, "x": object()}, "not plain JSON"),
+    ],
+)
+def test_a_bad_row_is_refused_in_one_line(tmp_path, row, message):
+    with pytest.raises(CourseError, match=message):
+        record_result("demo", row, folder=tmp_path)
+    assert not (tmp_path / "demo.jsonl").exists()
+
+
+def test_bad_files_and_paths_are_named(tmp_path):
+    with pytest.raises(CourseError, match="no results yet .*benchmarks/missing.py"):
+        measured_rows("missing", tmp_path)
+    (tmp_path / "broken.jsonl").write_text('{"seed": 0}\n{"seed": \n')
+    with pytest.raises(CourseError, match="broken.jsonl:2: not a JSON row"):
+        measured_rows("broken", tmp_path)
+    with pytest.raises(CourseError, match="'model/nothing': no 'nothing'"):
+        result_value({"model": {"all": 1}}, "model/nothing")
+    with pytest.raises(CourseError, match="letters, digits"):
+        measured_rows("../etc/passwd", tmp_path)
+
+
+def test_the_committed_results_files_are_rows_of_default_runs():
+    files = sorted(RESULTS.glob("*.jsonl"))
+    assert files, f"{RESULTS}: no results files"
+    for path in files:
+        rows = measured_rows(path.stem)
+        assert rows, f"{path}: empty"
+        runs = [(r.get("variant"), r["seed"]) for r in rows]
+        assert len(runs) == len(set(runs)), f"{path}: one run twice"
+        for row in rows:
+            assert row["benchmark"] == path.stem and row["commit"] and row["date"]
+
+
+def _quoting_cells():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for k, cell in enumerate(nb.cells):
+            if cell.cell_type == "code" and any(q in cell.source for q in QUOTES):
+                yield pytest.param(cell, id=f"{path.stem}-cell{k}")
+
+
+@pytest.mark.parametrize("cell", list(_quoting_cells()))
+def test_every_quoted_number_matches_its_results_file(cell, monkeypatch):
+    """A cell that quotes a results file prints, run again now, exactly what the notebook stores."""
+    stored = "".join(
+        o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"
+    )
+    printed = io.StringIO()
+    monkeypatch.chdir(NOTEBOOKS)
+    with contextlib.redirect_stdout(printed):
+        exec(compile(cell.source, "<cell>", "exec"), {})  # a quoting cell imports what it needs
+    assert printed.getvalue() == stored, "re-store the notebook: its results file has changed"
+
+
+def test_a_changed_results_file_is_noticed(tmp_path):
+    record_result("demo", {"seed": 0, "x": 0.5}, folder=tmp_path)
+    before = measured_table("demo", {"x": "x"}, folder=tmp_path)
+    record_result("demo", {"seed": 0, "x": 0.25}, folder=tmp_path)
+    assert measured_table("demo", {"x": "x"}, folder=tmp_path) != before
+    assert json.loads((tmp_path / "demo.jsonl").read_text())["x"] == 0.25
+
+
+def test_the_readme_quotes_the_results_files():
+    """The README's tables of measured results are the ones the results files give now."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "README.md").read_text().count("<!-- measured: ") >= 3
+    done = subprocess.run(
+        [sys.executable, "benchmarks/readme_tables.py", "--check"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
