@@ -10,7 +10,7 @@ model (no pretraining, seed + 1) after 1 and 3 epochs (exercises 1 and 3); "trai
 notebook's trained model, with the mean words of its captions and of the humans' (exercise 2);
 "length penalty 1.0" and "2.0", that model's beam search of each size in the notebook's
 BEAM_SIZES: mean words, captions longer and shorter than greedy's, all right (exercise 2).
-Run: python benchmarks/troubleshooting_tiny.py [--seeds 0 1 2]   (a few minutes a seed)
+Run: python benchmarks/troubleshooting_tiny.py [--seeds 0 1 2]   (25 min a seed on 2 busy cores)
 """
 
 import argparse
@@ -89,7 +89,8 @@ def variants(seed: int, out: str) -> Iterator[tuple[str, dict]]:
         }
 
     for epochs in BRIEF_EPOCHS:
-        # The notebook's barely trained model: no pretraining, one view, a seed of its own.
+        # The notebook's barely trained model: no pretraining, one view, a seed of its own. Three
+        # epochs from scratch are the run the notebook resumes to 3 (a resume is exact).
         brief_cfg = dataclasses.replace(
             cfg, epochs=epochs, pretrain_epochs=0, views=1, seed=seed + 1
         )
