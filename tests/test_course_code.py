@@ -230,3 +230,31 @@ def test_notebook_05_chapter_loader_gives_the_course_batches(small_coco, tmp_pat
         assert torch.equal(got[0], want[0])
         assert got[1].dtype == torch.long and torch.equal(got[1], want[1])
         assert got[2] == want[2] == sorted(got[2], reverse=True)
+
+
+def test_notebook_10_shows_each_step_of_distributed_training():
+    """Notebook 10's excerpts of helpers/ still find their lines and hold the DDP code it teaches."""
+    name = "10_faster_training.ipynb"
+    ns = notebook_code(name, "show_source(setup_distributed)", "def excerpt")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    shown = [ns["show_source"](ns["setup_distributed"]).text]
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "excerpt":
+                shown.append(eval(compile(ast.Expression(node), name, "eval"), ns).text)
+    assert len(shown) == 6
+    text = "\n".join(shown)
+    for code in (
+        "init_process_group",
+        '"nccl" if device.type == "cuda" else "gloo"',
+        "DistributedSampler(",
+        "sampler.set_epoch(epoch)",
+        "DistributedDataParallel(decoder",
+        "sum_across(",
+        "if run.main:",
+        "save_checkpoint(checkpoint",
+        "destroy_process_group()",
+    ):
+        assert code in text, code

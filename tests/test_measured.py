@@ -89,8 +89,8 @@ def test_the_committed_results_files_are_rows_of_default_runs():
     for path in files:
         rows = measured_rows(path.stem)
         assert rows, f"{path}: empty"
-        seeds = [r["seed"] for r in rows]
-        assert len(seeds) == len(set(seeds)), f"{path}: a seed twice"
+        runs = [(r.get("variant"), r["seed"]) for r in rows]
+        assert len(runs) == len(set(runs)), f"{path}: one run twice"
         for row in rows:
             assert row["benchmark"] == path.stem and row["commit"] and row["date"]
 
