@@ -79,23 +79,26 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading)
         None,
         "action accuracy, one-shape val clips",
     ),
-    "video_captions": (
-        "video_tiny",
-        [
-            (f"{who}: {what}", f"{run}/{key}", fmt)
-            for who, run in (
-                ("8 frames", "captions, 8 frames"),
-                ("middle", "single frame, captions"),
-            )
-            for what, key, fmt in (
-                ("CIDEr", "CIDEr", METRIC),
-                ("both right", "both right", PERCENT),
-                ("two actors", "both right, two actors", PERCENT),
-            )
-        ],
-        None,
-        "video captions, greedy, 150 val clips",
-    ),
+    **{
+        name: (
+            "video_tiny",
+            [
+                ("BLEU-4", f"{run}/Bleu_4", METRIC),
+                ("METEOR", f"{run}/METEOR", METRIC),
+                ("CIDEr", f"{run}/CIDEr", METRIC),
+                ("all right", f"{run}/both right", PERCENT),
+                ("one shape", f"{run}/both right, one actor", PERCENT),
+                ("two shapes", f"{run}/both right, two actors", PERCENT),
+            ],
+            None,
+            f"{heading}, 150 val clips",
+        )
+        for name, run, heading in (
+            ("video_captions", "captions, 8 frames", "video captioner, 8 frames, greedy"),
+            ("video_middle", "single frame, captions", "video captioner, middle frame, greedy"),
+            ("video_people", "people", "people (first caption)"),
+        )
+    },
 }
 BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.S)
 
