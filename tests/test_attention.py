@@ -319,3 +319,23 @@ def test_report_table_puts_models_side_by_side():
         lines[2] == "| a | 0.250 | nan | 1.500 | 100.0% / 50.0% / 50.0% | 100.0% / 50.0% / 50.0% |"
     )
     assert lines[3].startswith("| humans (first caption) | 0.400 | 0.300 | 2.000 |")
+
+
+def test_evaluate_plays_the_bound_pointing_game_for_attention_checkpoints(
+    runs, small_coco, tmp_path
+):
+    def evaluate(decoder: str) -> tuple[subprocess.CompletedProcess, dict]:
+        out = tmp_path / f"{decoder}_results.json"
+        args = ["--checkpoint", str(runs[decoder]), "--dataset", str(small_coco), "--split", "val"]
+        args += ["--skip", "METEOR", "SPICE", "--out", str(out), "--quiet"]
+        done = _run("helpers.evaluate", *args, cwd=tmp_path, data=runs["data"])
+        assert done.returncode == 0, done.stderr
+        return done, json.loads(out.with_name(f"{decoder}_results.metrics.json").read_text())
+
+    done, metrics = evaluate("attention")
+    assert "bound pointing game:" in done.stdout and "CHAIR-s" in done.stdout
+    game = metrics["pointing"]
+    assert {"words", "hit", "chance", "uniform", "unnamed_words", "by"} <= set(game)
+    assert metrics["objects"]["all"]["images"] == 20
+    done, metrics = evaluate("lstm")  # no attention, no game
+    assert "pointing" not in done.stdout and "pointing" not in metrics

@@ -1,17 +1,28 @@
-"""The code written out in notebooks 06 and 07 computes exactly what helpers/ computes, and
-plot_history marks the best epoch (the notebooks' text relies on both)."""
+"""The chapter's code written out in notebooks 02-07 and 11 computes exactly what helpers/
+computes, and plot_history marks the best epoch (the notebooks' text relies on both)."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import io
+import shutil
+import zipfile
 from pathlib import Path
 
 import matplotlib
 import nbformat
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
+from helpers.data.download import download, extract, serve_directory
+from helpers.data.images import load_rgb, resize_image, train_transform
+from helpers.data.loaders import get_loader
+from helpers.data.resize import resize_images
+from helpers.data.vocabulary import build_vocabulary
 from helpers.models.cnn_lstm import CNNModel, LSTMModel
 from helpers.train.loop import step_loss
 
@@ -132,3 +143,90 @@ def test_notebook_11_soft_attention_equals_helpers():
     got = mine(features, mine.feature_layer(features), h)
     want = theirs(features, theirs.feature_layer(features), h)
     assert all(torch.equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_notebook_02_chapter_download_unpacks_the_files_the_course_does(small_coco, tmp_path):
+    ns = notebook_code("02_download_coco.ipynb", "class DownloadProgressBar")
+    site = tmp_path / "site"
+    (site / "zips").mkdir(parents=True)
+    source = site / "zips" / "val2014.zip"
+    pictures = sorted((small_coco / "val2014").iterdir())[:5]
+    with zipfile.ZipFile(source, "w") as zf:
+        for path in pictures:
+            zf.write(path, f"val2014/{path.name}")
+    md5 = hashlib.md5(source.read_bytes()).hexdigest()
+    with serve_directory(site) as base_url:
+        url = f"{base_url}/zips/val2014.zip"
+        ns["download_and_unzip"](url, tmp_path / "chapter")
+        archive = download(url, tmp_path / "coco" / "val2014.zip", source.stat().st_size, md5)
+    extract(archive, tmp_path / "coco", progress=False)
+    assert [p.name for p in (tmp_path / "chapter").iterdir()] == ["val2014"]  # the zip is deleted
+    chapter = sorted((tmp_path / "chapter" / "val2014").iterdir())
+    course = sorted((tmp_path / "coco" / "val2014").iterdir())
+    assert [p.name for p in chapter] == [p.name for p in course] == [p.name for p in pictures]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(chapter, course, strict=True))
+
+
+@pytest.mark.parametrize("threshold", [1, 30])
+def test_notebook_03_build_vocabulary_equals_helpers(small_coco, threshold):
+    ns = notebook_code("03_build_vocabulary.ipynb", "show_source(tokenize)", "class Vocab")
+    annotations = small_coco / "annotations" / "captions_train2014.json"
+    mine = ns["build_vocabulary"](annotations, threshold)
+    theirs = build_vocabulary(annotations, threshold, progress=False)
+    dropped = len(theirs.counts) + 4 - len(theirs)
+    assert len(theirs) > 4 and (dropped > 0) == (threshold > 1)  # the threshold drops words
+    assert mine.w2i == theirs.word_to_id
+    assert [mine.i2w[i] for i in range(len(mine))] == theirs.id_to_word
+    assert mine("giraffe") == theirs("giraffe") == 3
+
+
+def test_notebook_04_chapter_resize_is_the_course_resize(small_coco, tmp_path):
+    ns = notebook_code("04_resize_images.ipynb", "def disagreement", "def reshape_images")
+    src = tmp_path / "originals"
+    src.mkdir()
+    for path in sorted((small_coco / "train2014").iterdir())[:6]:
+        shutil.copy2(path, src / path.name)
+    ns["reshape_images"](src, tmp_path / "chapter", [40, 40])
+    # Draft decoding (a JPEG at least twice the size decoded smaller) is the course's one other
+    # difference; the notebook counts the images it applies to.
+    resize_images(src, tmp_path / "course", (40, 40), workers=1, progress=False, draft=False)
+    assert sorted(p.name for p in (tmp_path / "chapter").iterdir()) == sorted(
+        p.name for p in src.iterdir()
+    )
+    for path in src.iterdir():
+        with Image.open(path) as original, Image.open(tmp_path / "chapter" / path.name) as copy:
+            assert copy.size == (40, 40) and copy.mode == original.mode
+            mine = ns["reshape_image"](original.convert("RGB"), (40, 40))
+        theirs = resize_image(load_rgb(path), (40, 40))
+        assert np.array_equal(np.asarray(mine), np.asarray(theirs))
+        # Saved as the course saves its copies, the chapter's resize gives the course's file.
+        buffer = io.BytesIO()
+        mine.save(buffer, "JPEG", quality=95)
+        with Image.open(buffer) as saved, Image.open(tmp_path / "course" / path.name) as course:
+            assert np.array_equal(np.asarray(saved), np.asarray(course))
+
+
+def test_notebook_05_chapter_loader_gives_the_course_batches(small_coco, tmp_path):
+    ns = notebook_code(
+        "05_dataset_and_loader.ipynb",
+        "dataset = CocoCaptionDataset(images",
+        "class CustomCocoDataset",
+        "def collate_function",
+        "def get_loader",
+    )
+    annotations = small_coco / "annotations" / "captions_train2014.json"
+    vocab = build_vocabulary(annotations, 2, progress=False)
+    images = tmp_path / "resized"
+    resize_images(small_coco / "train2014", images, (40, 40), workers=1, progress=False)
+    transform = train_transform(32, flip=True)
+    settings = dict(batch_size=8, shuffle=True, num_workers=0, seed=3)
+    mine = iter(ns["get_loader"](images, annotations, vocab, transform, **settings))
+    theirs = iter(get_loader(images, annotations, vocab, transform, **settings))
+    for _ in range(3):
+        torch.manual_seed(0)
+        got = next(mine)
+        torch.manual_seed(0)
+        want = next(theirs)
+        assert torch.equal(got[0], want[0])
+        assert got[1].dtype == torch.long and torch.equal(got[1], want[1])
+        assert got[2] == want[2] == sorted(got[2], reverse=True)

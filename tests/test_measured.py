@@ -4,6 +4,8 @@ its file."""
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -38,10 +40,21 @@ def test_rows_are_written_one_by_one_and_a_rerun_replaces_its_row(tmp_path):
     assert not list(tmp_path.glob(".*tmp"))  # written through a temporary file, then renamed
 
 
+def test_rows_can_be_chosen_by_their_settings(tmp_path):
+    for variant, seed, x in (("default", 0, 0.9), ("default", 1, 0.8), ("small lr", 0, 0.5)):
+        record_result(
+            "v", {"variant": variant, "seed": seed, "x": x}, ("variant", "seed"), tmp_path
+        )
+    assert measured_range("v", "x", where={"variant": "default"}, folder=tmp_path) == "80.0%-90.0%"
+    assert measured_range("v", "x", where={"variant": "small lr"}, folder=tmp_path) == "50.0%"
+    with pytest.raises(CourseError, match="no rows with {'variant': 'none'}"):
+        measured_table("v", {"x": "x"}, where={"variant": "none"}, folder=tmp_path)
+
+
 def test_one_value_is_shown_once(tmp_path):
     for row in ({"seed": 0, "x": 0.1234}, {"seed": 1, "x": 0.1231}):
         record_result("same", row, folder=tmp_path)
-    assert measured_range("same", "x", "{:.3f}", tmp_path) == "0.123"
+    assert measured_range("same", "x", "{:.3f}", folder=tmp_path) == "0.123"
 
 
 @pytest.mark.parametrize(
@@ -109,3 +122,16 @@ def test_a_changed_results_file_is_noticed(tmp_path):
     record_result("demo", {"seed": 0, "x": 0.25}, folder=tmp_path)
     assert measured_table("demo", {"x": "x"}, folder=tmp_path) != before
     assert json.loads((tmp_path / "demo.jsonl").read_text())["x"] == 0.25
+
+
+def test_the_readme_quotes_the_results_files():
+    """The README's tables of measured results are the ones the results files give now."""
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "README.md").read_text().count("<!-- measured: ") >= 3
+    done = subprocess.run(
+        [sys.executable, "benchmarks/readme_tables.py", "--check"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr

@@ -233,3 +233,25 @@ def test_every_generated_video_caption_parses_back_to_its_truth(tmp_path):
     assert len(data["sentences"]) == 5 * 16
     for s in data["sentences"]:
         assert said_actors(s["caption"]) == true_actors(actors[s["video_id"]]), s
+
+
+def test_a_verdict_says_what_is_wrong_object_by_object():
+    from helpers.evaluate.objects import describe_objects, object_verdict
+
+    red, blue = {"shape": "circle", "color": "red"}, {"shape": "star", "color": "blue"}
+    truth = {"grayscale": False, "shapes": [red, blue]}
+    assert object_verdict("a blue star next to a red circle .", truth) == "right"
+    swapped = object_verdict("a blue circle and a red star", truth)
+    assert swapped == (
+        "WRONG (said, not shown: a blue circle and a red star; "
+        "shown, not said: a red circle and a blue star)"
+    )
+    assert object_verdict("two red circles and a blue star", truth) == (
+        "WRONG (said, not shown: a red circle)"
+    )
+    assert object_verdict("a red circle", GRAY_CIRCLE) == (
+        "WRONG (said, not shown: a red circle; shown, not said: a circle)"
+    )
+    assert describe_objects(Counter({("red", "square"): 2, (None, "star"): 1})) == (
+        "two red squares and a star"
+    )

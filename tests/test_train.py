@@ -146,6 +146,22 @@ def test_resume_refuses_other_settings(
         train(small_config(small_coco, epochs=3, **change), out=trained.parent, progress=False)
 
 
+def test_a_notebook_run_shows_one_bar_not_a_line_per_epoch(
+    small_coco, small_config, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    train(small_config(small_coco), out=tmp_path / "run", progress="run")
+    out, err = capsys.readouterr()
+    assert "epoch 1/2" not in out + err  # neither a bar per epoch nor a summary line per epoch
+    assert "training: 100%" in err and "2/2" in err and "val_loss=" in err
+    assert "time: training, 2 epochs" in out
+    train(small_config(small_coco, epochs=3), out=tmp_path / "run", progress=True)
+    out, err = capsys.readouterr()
+    assert "epoch 3/3: train loss" in out and "epoch 3/3" in err  # terminals: a line per epoch
+    with pytest.raises(CourseError, match="progress='epochs': use True, False or 'run'"):
+        train(small_config(small_coco), out=tmp_path / "run", progress="epochs")
+
+
 def test_ensure_checkpoint_reuses_a_finished_run(small_coco, small_config, trained, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(trained.parent.parent))
     monkeypatch.setattr("helpers.train.loop.train", lambda *a, **k: pytest.fail("trained again"))

@@ -31,6 +31,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "true_objects",
             "object_report",
             "people_report",
+            "describe_objects",
+            "object_verdict",
             "objects_table",
             "object_scores",
             "object_scores_by_count",

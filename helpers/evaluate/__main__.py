@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from helpers.caption.captioner import Captioner
 from helpers.checks import arg, finite, parser, positive, writable_file
 from helpers.checks import device as check_device
 from helpers.data.registry import dataset_split
@@ -23,6 +24,7 @@ from helpers.evaluate.objects import (
     objects_table,
     people_report,
 )
+from helpers.evaluate.pointing import pointing_game
 from helpers.evaluate.references import (
     against_other_references,
     evaluate_results,
@@ -87,8 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         results = read_json(args.results, "results file")
         report = evaluate_results(args.annotations, results, args.per_image, args.skip)
     else:
+        captioner = Captioner(args.checkpoint, None, args.device)
         results, report = evaluate_checkpoint(
-            args.checkpoint,
+            captioner,
             args.annotations,
             args.images,
             args.beam_size,
@@ -128,6 +131,18 @@ def main(argv: list[str] | None = None) -> int:
         summary["objects"], summary["objects_human"] = objects["model"], objects["people"]
         print()
         print(objects_table(objects, markdown=args.markdown))
+        if args.checkpoint and captioner.kind.attention:  # where it looked, object by object
+            game = pointing_game(
+                captioner, args.annotations, args.images, args.beam_size, progress=not args.quiet
+            )
+            rates = summary["pointing"] = game.summary()
+            print(
+                f"\nbound pointing game: {rates['hit']:.1%} of {rates['words']} colour and shape "
+                f"words peak inside their own object (chance {rates['chance']:.1%}, "
+                f"uniform attention {rates['uniform']:.1%})"
+                if rates["words"]
+                else "\nbound pointing game: no caption names an object of its image to point at"
+            )
     write_json(metrics_path(args.out), summary, indent=1)
     made = "scored" if args.out == args.results else "wrote"
     print(f"{made} {args.out} ({len(results)} captions); metrics in {metrics_path(args.out)}")

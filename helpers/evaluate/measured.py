@@ -93,14 +93,35 @@ def result_value(row: Mapping, path: str) -> object:
 
 
 def _format(value: object, fmt: str) -> str:
+    if value is None:  # a rate with nothing to count
+        return "-"
     return fmt.format(value) if isinstance(value, int | float) else str(value)
 
 
+def _rows(name: str, where: Mapping | None, folder: str | os.PathLike | None) -> list[dict]:
+    """The rows of a results file whose values match `where` (all rows without it)."""
+    rows = [
+        r
+        for r in measured_rows(name, folder)
+        if all(r.get(k) == v for k, v in (where or {}).items())
+    ]
+    if not rows:
+        raise CourseError(f"{results_path(name, folder)}: no rows with {dict(where or {})}")
+    return rows
+
+
 def measured_range(
-    name: str, path: str, fmt: str = "{:.1%}", folder: str | os.PathLike | None = None
+    name: str,
+    path: str,
+    fmt: str = "{:.1%}",
+    where: Mapping | None = None,
+    folder: str | os.PathLike | None = None,
 ) -> str:
-    """One number over every row of a results file, as "low-high" (one value when they agree)."""
-    values = [result_value(r, path) for r in measured_rows(name, folder)]
+    """One number over the rows of a results file (those matching `where`), as "low-high"; one
+    value when they agree."""
+    values = [v for r in _rows(name, where, folder) if (v := result_value(r, path)) is not None]
+    if not values:
+        return "-"
     low, high = _format(min(values), fmt), _format(max(values), fmt)
     return low if low == high else f"{low}-{high}"
 
@@ -109,18 +130,20 @@ def measured_table(
     name: str,
     columns: Mapping[str, str] | Iterable[tuple[str, str, str]],
     by: str = "seed",
+    where: Mapping | None = None,
     folder: str | os.PathLike | None = None,
 ) -> str:
-    """Chosen numbers of a results file, one line per row (named by `by`) and their range.
+    """Chosen numbers of a results file, one line per row (named by `by`; only rows matching
+    `where`) and their range.
 
     `columns` maps a heading to a path in the row ("chapter/two shapes/all_right") shown as a
     percentage, or is (heading, path, format) triples, e.g. ("BLEU-4", "chapter/Bleu_4", "{:.3f}").
     """
     specs = [(h, p, "{:.1%}") for h, p in columns.items()] if isinstance(columns, Mapping) else []
     specs = specs or [tuple(c) for c in columns]
-    rows = measured_rows(name, folder)
+    rows = _rows(name, where, folder)
     cells = [[_format(result_value(r, p), f) for _, p, f in specs] for r in rows]
-    spans = [measured_range(name, p, f, folder) for _, p, f in specs]
+    spans = [measured_range(name, p, f, where, folder) for _, p, f in specs]
     names = [f"{by} {r.get(by, '?')}" for r in rows] + ["range"]
     width = max(len(n) for n in names)
     widths = [

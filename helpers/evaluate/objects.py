@@ -78,6 +78,33 @@ def true_objects(truth: dict) -> Counter:
     )
 
 
+def describe_objects(objects: Counter) -> str:
+    """A multiset of (colour, shape) in words: "two red squares and a blue star"."""
+    words = []
+    for (color, shape), n in sorted(objects.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        name = f"{color} {shape}" if color else shape
+        if n == 1:
+            words.append(f"{'an' if name[0] in 'aeiou' else 'a'} {name}")
+        else:
+            number = {2: "two", 3: "three", 4: "four"}.get(n, str(n))
+            words.append(
+                f"{number} {name.rsplit(' ', 1)[0] + ' ' if color else ''}{PLURALS[shape]}"
+            )
+    return " and ".join(words) or "nothing"
+
+
+def object_verdict(caption: str | Sequence[str], truth: dict) -> str:
+    """ "right" when a caption names exactly the objects shown (each with its colour and count),
+    else what it names that the image does not show and what it leaves out."""
+    said, shown = said_objects(caption), true_objects(truth)
+    if said == shown:
+        return "right"
+    extra, missing = said - shown, shown - said
+    parts = [f"said, not shown: {describe_objects(extra)}"] if extra else []
+    parts += [f"shown, not said: {describe_objects(missing)}"] if missing else []
+    return "WRONG (" + "; ".join(parts) + ")"
+
+
 def load_objects(annotations: str | Path) -> dict[int, dict]:
     """What each image of a tiny COCO split really shows, read from objects_<split>2014.json."""
     data = read_json(objects_path(annotations), "tiny COCO objects file")
@@ -91,19 +118,20 @@ def image_group(truth: dict) -> str:
     return "one shape" if len(truth["shapes"]) == 1 else "two shapes"
 
 
-def _rates(rows: list[dict]) -> dict[str, float | int]:
+def _rates(rows: list[dict]) -> dict[str, float | int | None]:
     """The object-level rates of some images' rows (see object_report)."""
     n = len(rows)
     named = sum(r["named"] for r in rows)
     shown = sum(r["shown"] for r in rows)
     right = sum(r["right"] for r in rows)
-    share = lambda k: round(sum(r[k] for r in rows) / n, 3) if n else float("nan")  # noqa: E731
+    # None where a rate has nothing to count (no images, or no object named): not 0, and valid JSON.
+    share = lambda k: round(sum(r[k] for r in rows) / n, 3) if n else None  # noqa: E731
     return {
         "images": n,
         "all_right": share("all_right"),
-        "precision": round(right / named, 3) if named else float("nan"),
-        "recall": round(right / shown, 3) if shown else float("nan"),
-        "chair_i": round((named - right) / named, 3) if named else float("nan"),
+        "precision": round(right / named, 3) if named else None,
+        "recall": round(right / shown, 3) if shown else None,
+        "chair_i": round((named - right) / named, 3) if named else None,
         "chair_s": share("hallucinates"),
         "colors": share("colors"),
         "shapes": share("shapes"),
@@ -226,7 +254,12 @@ def objects_table(reports: Mapping[str, dict], markdown: bool = False) -> str:
     captioner and group of images."""
     head = ["captions", "images", "n", *OBJECT_COLUMNS.values()]
     rows = [
-        [who, group, str(r["images"]), *(f"{r[k]:.1%}" for k in OBJECT_COLUMNS)]
+        [
+            who,
+            group,
+            str(r["images"]),
+            *("-" if r[k] is None else f"{r[k]:.1%}" for k in OBJECT_COLUMNS),
+        ]
         for who, report in reports.items()
         for group, r in report.items()
         if r["images"]

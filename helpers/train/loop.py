@@ -110,7 +110,7 @@ def train(
     cfg: TrainConfig | None = None,
     out: str | Path | None = None,
     resume: bool = True,
-    progress: bool = True,
+    progress: bool | str = True,
     device: str | torch.device | None = None,
 ) -> History:
     """Train encoder and decoder for `cfg.epochs`, saving out/last.pt after every epoch.
@@ -121,7 +121,11 @@ def train(
     With `resume`, a run continues from out/last.pt: it starts the next epoch with the same data
     order and random crops an uninterrupted run would have used, so nothing is repeated or skipped.
     Under torchrun every process calls this; rank 0 alone writes the checkpoint and prints.
+    progress: True, a bar and a summary line per epoch (for terminals); "run", one bar for the
+    whole run (a notebook then stores one line, not one per epoch); False, nothing.
     """
+    if progress not in (True, False, "run"):
+        raise CourseError(f"progress={progress!r}: use True, False or 'run'")
     cfg = (cfg or TrainConfig()).check()
     out = Path(out) if out is not None else cfg.run_dir()
     device = check_device(device) if device is not None else None
@@ -133,13 +137,15 @@ def train(
         warn("epochs is 0 on a fresh run: nothing will be trained (pretraining aside)")
     run = setup_distributed(device)
     try:
-        return _train(cfg, out, resume, progress and run.main, run)
+        return _train(cfg, out, resume, progress if run.main else False, run)
     finally:
         if run.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distributed) -> History:
+def _train(
+    cfg: TrainConfig, out: Path, resume: bool, progress: bool | str, run: Distributed
+) -> History:
     device = run.device
     torch.manual_seed(cfg.seed)
     if not run.main:
@@ -193,6 +199,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
     amp = _autocast(cfg, run, progress)
     scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
+    per_epoch = progress is True
+    whole = tqdm(
+        total=cfg.epochs,
+        initial=start,
+        desc="training",
+        unit="epoch",
+        disable=per_epoch or not progress,
+    )
     for epoch in range(start, cfg.epochs):
         # Seeding by epoch makes epoch k's shuffle, crops and views the same whether or not we resumed.
         torch.manual_seed(cfg.seed * 1000 + epoch)
@@ -205,7 +219,7 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
         bar = tqdm(
             train_loader,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not progress,
+            disable=not per_epoch,
             mininterval=1.0,
         )
         for batch in bar:
@@ -249,11 +263,14 @@ def _train(cfg: TrainConfig, out: Path, resume: bool, progress: bool, run: Distr
             # with, while last.pt goes on serving resume.
             if val <= min(history.val_loss):
                 save_checkpoint(out / BEST, **state)
-        if progress:
+        whole.set_postfix(train_loss=f"{history.train_loss[-1]:.3f}", val_loss=f"{val:.3f}")
+        whole.update()
+        if per_epoch:
             print(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {history.train_loss[-1]:.3f}, "
                 f"val loss {val:.3f} (perplexity {math.exp(val):.2f}), {history.seconds[-1]:.0f} s"
             )
+    whole.close()
     stage(f"training, {cfg.epochs - start} epochs")
     return history
 
@@ -272,7 +289,7 @@ def _stage_clock(progress: bool):
 
 
 def ensure_checkpoint(
-    cfg: TrainConfig | None = None, out: str | Path | None = None, progress: bool = True
+    cfg: TrainConfig | None = None, out: str | Path | None = None, progress: bool | str = True
 ) -> Path:
     """The best checkpoint of a run trained for cfg.epochs: the existing one, or trained (resumed) now."""
     cfg = cfg or TrainConfig()
