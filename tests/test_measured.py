@@ -79,6 +79,9 @@ def test_bad_files_and_paths_are_named(tmp_path):
         measured_rows("broken", tmp_path)
     with pytest.raises(CourseError, match="'model/nothing': no 'nothing'"):
         result_value({"model": {"all": 1}}, "model/nothing")
+    assert result_value({"loss": [0.5, 0.25]}, "loss/1") == 0.25  # per-epoch lists, by index
+    with pytest.raises(CourseError, match="'loss/2': no '2'"):
+        result_value({"loss": [0.5, 0.25]}, "loss/2")
     with pytest.raises(CourseError, match="letters, digits"):
         measured_rows("../etc/passwd", tmp_path)
 
@@ -89,8 +92,8 @@ def test_the_committed_results_files_are_rows_of_default_runs():
     for path in files:
         rows = measured_rows(path.stem)
         assert rows, f"{path}: empty"
-        seeds = [r["seed"] for r in rows]
-        assert len(seeds) == len(set(seeds)), f"{path}: a seed twice"
+        runs = [(r.get("variant"), r["seed"]) for r in rows]
+        assert len(runs) == len(set(runs)), f"{path}: one run twice"
         for row in rows:
             assert row["benchmark"] == path.stem and row["commit"] and row["date"]
 

@@ -83,12 +83,15 @@ def record_result(
 
 
 def result_value(row: Mapping, path: str) -> object:
-    """One value of a nested row, by its path of keys joined with "/" ("chapter/all/all_right")."""
+    """One value of a nested row, by its path of keys (or list indices) joined with "/"."""
     value: object = row
     for part in path.split("/"):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # a per-epoch list: "train_errors/0" is the first epoch's
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
             raise CourseError(f"{path!r}: no {part!r} in the row")
-        value = value[part]
     return value
 
 
