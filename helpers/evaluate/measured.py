@@ -145,6 +145,12 @@ def measured_table(
     specs = [(h, p, "{:.1%}") for h, p in columns.items()] if isinstance(columns, Mapping) else []
     specs = specs or [tuple(c) for c in columns]
     rows = _rows(name, where, folder)
+    labels = [r.get(by) for r in rows]
+    if len(set(map(repr, labels))) < len(labels):
+        twice = next(x for x in labels if labels.count(x) > 1)
+        raise CourseError(
+            f"{results_path(name, folder)}: several rows with {by} {twice}; choose one with where="
+        )
     cells = [[_format(result_value(r, p), f) for _, p, f in specs] for r in rows]
     spans = [measured_range(name, p, f, where, folder) for _, p, f in specs]
     names = [f"{by} {r.get(by, '?')}" for r in rows] + ["range"]
