@@ -8,7 +8,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
     {
         "style": ("FIGURE_DPI", "FONT_SIZE"),
         "captions": ("caption_grid",),
-        "diagrams": ("draw_cnn_lstm", "draw_attention_step", "plot_packing"),
+        "diagrams": ("draw_cnn_lstm", "draw_video_lstm", "draw_attention_step", "plot_packing"),
         "training": ("plot_word_frequencies", "plot_history"),
         "decoding": ("plot_scores_by_beam", "plot_beam_tree"),
         "attention": ("plot_attention", "plot_pointing_game"),

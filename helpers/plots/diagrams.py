@@ -320,4 +320,128 @@ def draw_attention_step(dpi: int = FIGURE_DPI) -> plt.Figure:
     return fig
 
 
-# Colours of the architecture diagrams: one per kind of block.
+# The clip the video diagrams run on: a red disc that grows over the frames.
+_VIDEO_WORDS = ["a", "red", "circle", "grows", "<end>"]
+_VIDEO_ACTION = "grow"
+
+
+def _frame_column(ax: plt.Axes, x: float, k: int, label: str, frames: int) -> None:
+    """One frame's column: the picture (a disc growing with k), the CNN, its embedding, the LSTM."""
+    y_in, y_cnn, y_emb, y_lstm = 0.35, 1.2, 1.95, 2.75
+    size = 0.5
+    ax.add_patch(
+        Rectangle((x - size / 2, y_in - size / 2), size, size, fc="white", ec="#444444", lw=1)
+    )
+    radius = size * (0.12 + 0.22 * k / max(1, frames - 1))
+    ax.add_patch(Circle((x, y_in), radius, facecolor="#d62728", edgecolor="none"))
+    ax.text(x, y_in - size / 2 - 0.08, label, ha="center", va="top", fontsize=FONT_SIZE)
+    _arrow(ax, (x, y_in + size / 2), (x, y_cnn - 0.2))
+    _box(ax, x, y_cnn, 0.85, 0.4, "CNN", CNN_COLOR)
+    _arrow(ax, (x, y_cnn + 0.2), (x, y_emb - 0.17))
+    _box(ax, x, y_emb, 0.98, 0.34, "embedding", EMBEDDING_COLOR)
+    _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
+
+
+def _frames(ax: plt.Axes, xs: Sequence[float]) -> None:
+    """Frames 1, 2 and T through the same CNN into the LSTM at t = 0, 1 and T-1, with a gap for
+    the frames in between, and the memory passed from step to step."""
+    labels, steps = ["frame 1", "frame 2", "frame T"], ["t=0", "t=1", "t=T-1"]
+    for k, x in enumerate(xs):
+        _frame_column(ax, x, k, labels[k], len(xs))
+        _box(ax, x, 2.75, 0.85, 0.5, f"LSTM\n{steps[k]}", LSTM_COLOR)
+    _arrow(ax, (xs[0] + 0.43, 2.75), (xs[1] - 0.43, 2.75))
+    gap = (xs[1] + xs[2]) / 2
+    for y in (0.35, 1.2, 1.95, 2.75):
+        ax.text(gap, y, "…", ha="center", va="center", fontsize=FONT_SIZE + 3)
+    _arrow(ax, (xs[1] + 0.43, 2.75), (gap - 0.15, 2.75))
+    _arrow(ax, (gap + 0.15, 2.75), (xs[2] - 0.43, 2.75))
+
+
+def _bracket(ax: plt.Axes, left: float, right: float, y: float, text: str) -> None:
+    """A bracket over columns left..right with a label above it."""
+    ax.plot([left, left, right, right], [y - 0.1, y, y, y - 0.1], color="#444444", lw=1.2)
+    ax.text((left + right) / 2, y + 0.06, text, ha="center", va="bottom", fontsize=FONT_SIZE)
+
+
+def _draw_video_caption(dpi: int) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(10, 4.8), dpi=dpi)
+    ax.set_xlim(0.0, 9.9)
+    ax.set_ylim(-0.3, 4.75)
+    ax.axis("off")
+    y_in, y_emb, y_lstm, y_out = 0.35, 1.95, 2.75, 3.65
+    frames = [0.6, 1.75, 3.25]
+    words = [4.6, 5.75, 6.9, 8.05, 9.2]
+    _frames(ax, frames)
+    # Steps before the last frame predict nothing (the loss skips them); the last frame's step
+    # predicts <start>, the first word of every caption, as the image step does in the chapter.
+    for x in frames[:-1]:
+        ax.text(x, y_out, "(dropped)", ha="center", va="center", color="#777777")
+    outputs = ["<start>", *_VIDEO_WORDS]
+    _arrow(ax, (frames[-1], y_lstm + 0.25), (frames[-1], y_out - 0.17))
+    _box(ax, frames[-1], y_out, 0.98, 0.34, outputs[0], WORD_COLOR)
+    _arrow(ax, (frames[-1] + 0.43, y_lstm), (words[0] - 0.43, y_lstm))
+    for k, x in enumerate(words):
+        _box(ax, x, y_in, 0.98, 0.34, outputs[k], WORD_COLOR)
+        _arrow(ax, (x, y_in + 0.17), (x, y_emb - 0.17))
+        _box(ax, x, y_emb, 0.98, 0.34, "word emb.", EMBEDDING_COLOR)
+        _arrow(ax, (x, y_emb + 0.17), (x, y_lstm - 0.25))
+        _box(ax, x, y_lstm, 0.85, 0.5, f"LSTM\nt=T+{k}" if k else "LSTM\nt=T", LSTM_COLOR)
+        _arrow(ax, (x, y_lstm + 0.25), (x, y_out - 0.17))
+        _box(ax, x, y_out, 0.98, 0.34, outputs[k + 1], WORD_COLOR)
+        if k + 1 < len(words):
+            _arrow(ax, (x + 0.43, y_lstm), (words[k + 1] - 0.43, y_lstm))
+    # Captioning feeds each written word back in as the next step's input.
+    for x, nxt in zip([frames[-1], *words[:-1]], words, strict=True):
+        _arrow(ax, (x + 0.5, y_out - 0.1), (nxt - 0.5, y_in + 0.1), "#777777", "--")
+    _bracket(ax, frames[0] - 0.45, frames[-1] + 0.45, 4.05, "T frames: the clip goes in")
+    _bracket(
+        ax,
+        words[0] - 0.45,
+        words[-1] + 0.45,
+        4.05,
+        "then the words: each written word is read next",
+    )
+    ax.set_title(
+        "Video captioning (S2VT): the same CNN on every frame, one LSTM step per frame, then the words",
+        fontsize=FONT_SIZE + 1,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _draw_video_action(dpi: int) -> plt.Figure:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8), dpi=dpi)
+    frames = [0.6, 1.75, 3.25]
+    label = f'Linear: 9 scores\n→ "{_VIDEO_ACTION}"'
+    for ax, pool in zip(axes, ("last", "mean"), strict=True):
+        ax.set_xlim(0.0, 3.95)
+        ax.set_ylim(-0.3, 4.75)
+        ax.axis("off")
+        _frames(ax, frames)
+        if pool == "last":
+            _arrow(ax, (frames[-1], 3.0), (frames[-1], 3.45))
+            _box(ax, frames[-1] - 0.2, 3.8, 1.3, 0.7, label, WORD_COLOR)
+            title = "the last step's output (this course)"
+        else:
+            for x in frames:
+                _arrow(ax, (x, 3.0), (x, 3.3))
+            _box(ax, 1.9, 3.5, 3.5, 0.34, "mean of the steps' outputs", EMBEDDING_COLOR)
+            _arrow(ax, (1.9, 3.67), (1.9, 3.95))
+            _box(ax, 1.9, 4.3, 1.3, 0.7, label, WORD_COLOR)
+            title = "the mean of the steps (LRCN's paper)"
+        ax.set_title(f"One action label from {title}", fontsize=FONT_SIZE)
+    fig.suptitle(
+        "Action recognition (LRCN): the same frames and LSTM, no words, one label per clip",
+        fontsize=FONT_SIZE + 1,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def draw_video_lstm(task: str = "caption", dpi: int = FIGURE_DPI) -> plt.Figure:
+    """The chapter's model on a video, as it runs: frames 1..T through the same CNN into the LSTM
+    at t = 0..T-1, then ("caption") the words, each one read at the next step; or ("action")
+    LRCN's one label, from the last step's output and, beside it, from the mean of all steps."""
+    if task not in ("caption", "action"):
+        raise CourseError(f"draw_video_lstm: task must be 'caption' or 'action', not {task!r}")
+    return _draw_video_caption(dpi) if task == "caption" else _draw_video_action(dpi)
