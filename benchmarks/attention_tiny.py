@@ -8,8 +8,9 @@ four references the humans face, right colours / shapes / both on one-shape and 
 shape), and the pointing game, unbound and bound (hit rate, chance rate, uniform-attention
 rate). Prints one JSON line per seed, each also written to benchmarks/results/attention_tiny.jsonl
 as soon as it is measured (with the people's row: their metrics on the same references and their
-objects), then the summary (mean and range over seeds).
-Run: python benchmarks/attention_tiny.py [--seeds 0 1 2] [--beams 1 3]   (3-4 minutes per seed)
+objects), then the summary (mean and range over seeds). --variant trains the attention model with
+one of the settings notebook 11's exercises ask about (rows keyed by variant and seed).
+Run: python benchmarks/attention_tiny.py [--variant V] [--seeds 0 1 2] [--beams 1 3]
 """
 
 import argparse
@@ -27,6 +28,11 @@ from helpers.train.config import TrainConfig
 from helpers.train.loop import ensure_checkpoint
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+VARIANTS = {  # name: what differs from TrainConfig's defaults, for the attention model only
+    "default": {},
+    "penalty 1": {"attention_penalty": 1.0},  # the paper's doubly stochastic regulariser
+}
+p.add_argument("--variant", choices=VARIANTS, default="default")
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
 p.add_argument("--beams", type=int, nargs="+", default=[1, 3], help="beam sizes (1 = greedy)")
 p.add_argument("--skip", nargs="*", default=["SPICE"], help="metrics to skip (SPICE is slow)")
@@ -49,8 +55,11 @@ def runs(seed: int) -> dict:
     began = time.perf_counter()
     best = ensure_checkpoint(chapter, folder)
     seconds = {"chapter": round(time.perf_counter() - began, 1)}
-    attention = TrainConfig(seed=seed, decoder="attention", weights=str(best))
-    folder = None if seed == 0 else data_dir() / "checkpoints" / f"tiny-small-attention-seed{seed}"
+    settings = VARIANTS[args.variant]
+    attention = TrainConfig(seed=seed, decoder="attention", weights=str(best), **settings)
+    folder = attention.run_dir()
+    suffix = "".join(f"_{k}{v}" for k, v in sorted(settings.items()))  # as notebook 11 names it
+    folder = folder.with_name(folder.name + suffix + (f"-seed{seed}" if seed else ""))
     began = time.perf_counter()
     found = {"chapter": best, "attention": ensure_checkpoint(attention, folder)}
     seconds["attention"] = round(time.perf_counter() - began, 1)
@@ -75,7 +84,8 @@ def flat(report: dict) -> dict:
 rows = {}
 for seed in args.seeds:
     found, seconds = runs(seed)
-    line = {"benchmark": "attention_tiny", "seed": seed, "train_seconds_if_trained": seconds}
+    line = {"benchmark": "attention_tiny", "variant": args.variant, "seed": seed}
+    line["train_seconds_if_trained"] = seconds
     for name, path in found.items():
         captioner = Captioner(path, device="cpu")
         for beam in args.beams:
@@ -86,7 +96,7 @@ for seed in args.seeds:
             line[key]["objects"] = line[key].pop("object_report")
     line |= {"people": people} | about_run()
     if record:
-        record_result("attention_tiny", line)
+        record_result("attention_tiny", line, key=("variant", "seed"))
     print(json.dumps(line), flush=True)
 
 summary = {"benchmark": "attention_tiny", "seeds": args.seeds}

@@ -1,5 +1,5 @@
-"""The chapter's code written out in notebooks 02-07 and 11 computes exactly what helpers/
-computes, and plot_history marks the best epoch (the notebooks' text relies on both)."""
+"""The code written out in notebooks 02-07, 11 and 13 computes exactly what helpers/ computes,
+and plot_history marks the best epoch (the notebooks' text relies on both)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 import torch
 from PIL import Image
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from helpers.data.download import download, extract, serve_directory
 from helpers.data.images import load_rgb, resize_image, train_transform
@@ -230,3 +231,69 @@ def test_notebook_05_chapter_loader_gives_the_course_batches(small_coco, tmp_pat
         assert torch.equal(got[0], want[0])
         assert got[1].dtype == torch.long and torch.equal(got[1], want[1])
         assert got[2] == want[2] == sorted(got[2], reverse=True)
+
+
+def test_notebook_10_shows_each_step_of_distributed_training():
+    """Notebook 10's excerpts of helpers/ still find their lines and hold the DDP code it teaches."""
+    name = "10_faster_training.ipynb"
+    ns = notebook_code(name, "show_source(setup_distributed)", "def excerpt")
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    shown = [ns["show_source"](ns["setup_distributed"]).text]
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "excerpt":
+                shown.append(eval(compile(ast.Expression(node), name, "eval"), ns).text)
+    assert len(shown) == 6
+    text = "\n".join(shown)
+    for code in (
+        "init_process_group",
+        '"nccl" if device.type == "cuda" else "gloo"',
+        "DistributedSampler(",
+        "sampler.set_epoch(epoch)",
+        "DistributedDataParallel(decoder",
+        "sum_across(",
+        "if run.main:",
+        "save_checkpoint(checkpoint",
+        "destroy_process_group()",
+    ):
+        assert code in text, code
+
+
+def test_notebook_13_teacher_forcing_scores_every_word_as_training_does():
+    ns = notebook_code("13_when_it_goes_wrong.ipynb", "import torch", "def teacher_forced")
+    torch.manual_seed(0)
+    encoder, decoder = CNNModel(16, "small", None, True), LSTMModel(16, 24, 12, 1, 7)
+    encoder.eval()
+    decoder.eval()
+    images, captions, lengths = batch()
+    with torch.no_grad():
+        features = encoder(images)
+        scores = ns["teacher_forced"](decoder, features, captions)
+        expected = decoder(features, captions, lengths)  # the logits training's loss takes
+    assert scores.shape == (*captions.shape, 12)
+    got = pack_padded_sequence(scores, lengths, batch_first=True).data
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_notebook_13_nltk_bleu_on_the_coco_tokens_is_the_coco_scorers(small_coco):
+    from nltk.translate.bleu_score import corpus_bleu
+
+    from helpers.evaluate import reference_captions, score_captions
+
+    ns = notebook_code("13_when_it_goes_wrong.ipynb", "def no_punctuation")
+    refs = reference_captions(small_coco / "annotations" / "captions_val2014.json")
+    ids = sorted(refs)
+    candidates = {i: refs[i][0] for i in ids}  # each image's first caption, against the others
+    others = {i: refs[i][1:] for i in ids}
+    skip = ("METEOR", "ROUGE-L", "CIDEr", "SPICE")
+    coco = score_captions(others, candidates, skip=skip, use_java=False).scores["Bleu_4"]
+
+    def nltk_bleu(words) -> float:
+        return corpus_bleu(
+            [[words(r) for r in others[i]] for i in ids], [words(candidates[i]) for i in ids]
+        )
+
+    assert nltk_bleu(ns["no_punctuation"]) == pytest.approx(coco, abs=1e-6)
+    assert abs(nltk_bleu(str.split) - coco) > 0.01  # why the notebook tokenizes first

@@ -66,18 +66,25 @@ def test_two_processes_match_one_with_the_same_global_batch(
     assert proc.returncode == 0, stderr[-2000:]
     # Only rank 0 prints and writes: one line per epoch, one last and one best checkpoint, no stray
     # temp files.
-    assert [line for line in stdout.splitlines() if line.startswith("epoch ")] == [
-        line for line in stdout.splitlines() if line.startswith("epoch ")
-    ][:2]
-    assert sum(line.startswith("epoch 1/2") for line in stdout.splitlines()) == 1
+    epochs = [line for line in stdout.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/2", "epoch 2/2"]
     assert sum(line.startswith("done: val loss") for line in stdout.splitlines()) == 1
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["best.pt", "last.pt"]
     ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
+    # Both processes took part, each on its half of every epoch: 300 captions, 150 per process in
+    # batches of 8 (the last one of 6).
+    assert all(
+        line.endswith("2 processes trained on 150 + 150 examples in 19 + 19 batches")
+        for line in epochs
+    )
+    assert ddp["history"]["process_examples"] == [[150, 150], [150, 150]]
+    assert ddp["history"]["process_batches"] == [[19, 19], [19, 19]]
 
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data_one"))
     cfg = small_config(small_coco, **SETTINGS, decoder=decoder)
     one = train(cfg, out=tmp_path / "one", progress=False)
     assert ddp["step"] == 2 * 19  # 300 captions in global batches of 16: 19 steps per epoch
+    assert one.process_examples == [[300], [300]] and one.process_batches == [[19], [19]]
     # Same data order and global batch; the per-process means, BatchNorm over 8 instead of 16 and
     # float sums in another order keep them from being equal to the bit.
     for got, want in zip(ddp["history"]["val_loss"], one.val_loss, strict=True):

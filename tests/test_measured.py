@@ -79,6 +79,9 @@ def test_bad_files_and_paths_are_named(tmp_path):
         measured_rows("broken", tmp_path)
     with pytest.raises(CourseError, match="'model/nothing': no 'nothing'"):
         result_value({"model": {"all": 1}}, "model/nothing")
+    assert result_value({"loss": [0.5, 0.25]}, "loss/1") == 0.25  # per-epoch lists, by index
+    with pytest.raises(CourseError, match="'loss/2': no '2'"):
+        result_value({"loss": [0.5, 0.25]}, "loss/2")
     with pytest.raises(CourseError, match="letters, digits"):
         measured_rows("../etc/passwd", tmp_path)
 
@@ -135,3 +138,14 @@ def test_the_readme_quotes_the_results_files():
         text=True,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_rows_of_two_variants_for_one_seed_must_be_chosen(tmp_path):
+    record_result(
+        "demo", {"variant": "default", "seed": 0, "x": 0.5}, ("variant", "seed"), tmp_path
+    )
+    record_result("demo", {"variant": "other", "seed": 0, "x": 0.25}, ("variant", "seed"), tmp_path)
+    with pytest.raises(CourseError, match="several rows with seed 0; choose one with where="):
+        measured_table("demo", {"x": "x"}, folder=tmp_path)
+    table = measured_table("demo", {"x": "x"}, where={"variant": "other"}, folder=tmp_path)
+    assert "25.0%" in table and "50.0%" not in table

@@ -83,12 +83,15 @@ def record_result(
 
 
 def result_value(row: Mapping, path: str) -> object:
-    """One value of a nested row, by its path of keys joined with "/" ("chapter/all/all_right")."""
+    """One value of a nested row, by its path of keys (or list indices) joined with "/"."""
     value: object = row
     for part in path.split("/"):
-        if not isinstance(value, Mapping) or part not in value:
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # a per-epoch list: "train_errors/0" is the first epoch's
+        elif isinstance(value, Mapping) and part in value:
+            value = value[part]
+        else:
             raise CourseError(f"{path!r}: no {part!r} in the row")
-        value = value[part]
     return value
 
 
@@ -142,6 +145,12 @@ def measured_table(
     specs = [(h, p, "{:.1%}") for h, p in columns.items()] if isinstance(columns, Mapping) else []
     specs = specs or [tuple(c) for c in columns]
     rows = _rows(name, where, folder)
+    labels = [r.get(by) for r in rows]
+    if len(set(map(repr, labels))) < len(labels):
+        twice = next(x for x in labels if labels.count(x) > 1)
+        raise CourseError(
+            f"{results_path(name, folder)}: several rows with {by} {twice}; choose one with where="
+        )
     cells = [[_format(result_value(r, p), f) for _, p, f in specs] for r in rows]
     spans = [measured_range(name, p, f, where, folder) for _, p, f in specs]
     names = [f"{by} {r.get(by, '?')}" for r in rows] + ["range"]

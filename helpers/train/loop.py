@@ -50,6 +50,10 @@ class History:
     pretrain_loss: list[float] = field(default_factory=list)
     pretrain_seconds: float = 0.0
     features_seconds: float = 0.0  # building (or loading) the feature cache
+    # Per epoch, what each process trained on (one entry per rank): under torchrun every process
+    # takes its own share of each epoch, and these counts show it.
+    process_examples: list[list[int]] = field(default_factory=list)
+    process_batches: list[list[int]] = field(default_factory=list)
 
     @property
     def val_perplexity(self) -> list[float]:
@@ -215,7 +219,7 @@ def _train(
             train_loader.dataset.set_epoch(epoch)
         encoder.train()
         decoder.train()
-        began, total = time.perf_counter(), 0.0
+        began, total, examples, batches = time.perf_counter(), 0.0, 0, 0
         bar = tqdm(
             train_loader,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -235,15 +239,22 @@ def _train(
             scaler.update()
             step += 1
             total += loss.item()
+            examples, batches = examples + len(batch[0]), batches + 1
             history.step_loss.append(loss.item())
             bar.set_postfix(
                 loss=f"{loss.item():.3f}", ppl=f"{math.exp(loss.item()):.2f}", refresh=False
             )
         bar.close()
         val = validation_loss(encoder, decoder, val_loader, device, run)
-        (total,) = sum_across([total / len(train_loader)], run)
+        # One sum over the processes gives the mean loss and, from counts placed at each process's
+        # own rank, how many examples and batches every process trained on.
+        shares = [0.0] * (2 * run.world)
+        shares[run.rank], shares[run.world + run.rank] = examples, batches
+        total, *shares = sum_across([total / len(train_loader), *shares], run)
         history.epoch.append(epoch + 1)
         history.train_loss.append(total / run.world)
+        history.process_examples.append([int(n) for n in shares[: run.world]])
+        history.process_batches.append([int(n) for n in shares[run.world :]])
         history.val_loss.append(val)
         history.seconds.append(time.perf_counter() - began)
         if run.main:
@@ -269,10 +280,22 @@ def _train(
             print(
                 f"epoch {epoch + 1}/{cfg.epochs}: train loss {history.train_loss[-1]:.3f}, "
                 f"val loss {val:.3f} (perplexity {math.exp(val):.2f}), {history.seconds[-1]:.0f} s"
+                + _shares(history, run)
             )
     whole.close()
     stage(f"training, {cfg.epochs - start} epochs")
     return history
+
+
+def _shares(history: History, run: Distributed) -> str:
+    """What each process trained on in the last epoch, said when there are several (else "")."""
+    if run.world == 1:
+        return ""
+    examples, batches = history.process_examples[-1], history.process_batches[-1]
+    return (
+        f"; {run.world} processes trained on {' + '.join(map(str, examples))} examples "
+        f"in {' + '.join(map(str, batches))} batches"
+    )
 
 
 def _stage_clock(progress: bool):
