@@ -25,7 +25,7 @@ from helpers.evaluate.split import evaluate_checkpoint
 from helpers.models.attention import AttentionDecoder, GridEncoder, with_places
 from helpers.models.backbones import SmallCNN, build_backbone
 from helpers.models.checkpoint import read_checkpoint
-from helpers.plots.attention import plot_attention
+from helpers.plots.attention import plot_attention, plot_pointing_game
 from helpers.train.config import TrainConfig
 from helpers.train.data import feature_cache_path
 from helpers.train.loop import train
@@ -183,6 +183,31 @@ def test_pointing_game_on_a_hand_made_case():
     assert chance == pytest.approx((30 * 30 + 50 * 45) / (160 * 80))
     weights[0, 3] = 2  # the peak moves to (160, 20): outside both
     assert not point_hit(weights, two, (200, 100), 40, 32)[0]
+
+
+def test_pointing_game_figure_puts_the_older_game_beside_the_bound_one():
+    def rates(hit: float) -> dict:
+        return {"words": 10, "hit": hit, "chance": 0.2, "uniform": 0.25}
+
+    groups = {"colour": rates(0.8), "shape": rates(1.0), "grayscale": rates(0.5)}
+    bound = {**rates(0.9), "unnamed_words": 1, "by": groups}
+    older = {**rates(0.7), "unnamed_words": 0, "by": {"colour": rates(0.6), "shape": rates(0.75)}}
+    alone = plot_pointing_game(bound).axes[0]
+    assert [c.get_label() for c in alone.containers] == [
+        "attention's peak",
+        "chance (box area)",
+        "uniform attention",
+    ]
+    assert [b.get_height() for b in alone.containers[0]] == [0.9, 0.8, 1.0, 0.5]
+    ax = plot_pointing_game(bound, older).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "grayscale\n(10 words)"
+    beside = ax.containers[1]
+    assert beside.get_label() == "older game (unbound)"
+    # Only in the groups the older game has, each next to the bound game's bar of its group.
+    assert [b.get_height() for b in beside] == [0.7, 0.6, 0.75]
+    hits = [b.get_x() for b in ax.containers[0]]
+    assert all(0 < b.get_x() - x < 0.3 for b, x in zip(beside, hits, strict=False))
+    matplotlib.pyplot.close("all")
 
 
 def test_words_name_the_objects_of_their_colour_or_shape():

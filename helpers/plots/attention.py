@@ -75,31 +75,48 @@ def plot_attention(
     return fig
 
 
-def plot_pointing_game(summary: Mapping, dpi: int = FIGURE_DPI) -> plt.Figure:
+def plot_pointing_game(
+    summary: Mapping, older: Mapping | None = None, dpi: int = FIGURE_DPI
+) -> plt.Figure:
     """Bars of the pointing game's hit rate next to its chance and uniform-attention rates, per group.
 
-    `summary` is helpers.evaluate.pointing.PointingGame.summary(): the rates overall and under "by".
+    `summary` is helpers.evaluate.pointing.PointingGame.summary(): the rates overall and under "by"
+    (the bound game: a word must point inside the object its caption binds it to). `older`, the
+    summary of the older, unbound game, adds its hit rate as a fourth bar in the groups it has.
     """
-    order = ("colour", "shape", "one shape", "two shapes")
+    order = ("colour", "shape", "one shape", "two shapes", "grayscale")
     by = summary["by"]
     groups = [("all", summary), *((g, by[g]) for g in order if g in by)]
-    fig, ax = plt.subplots(figsize=(9, 3.8), dpi=dpi)
-    kinds = (
+    before = {"all": older, **older["by"]} if older else {}
+    kinds = [
         ("hit", "attention's peak", "#1f4e79"),
         ("chance", "chance (box area)", "#bbbbbb"),
         ("uniform", "uniform attention", "#f4b183"),
-    )
+    ]
+    if older:
+        kinds[0] = ("hit", "attention's peak, bound", "#1f4e79")
+        kinds.insert(1, ("older", "older game (unbound)", "#9dc3e6"))
+    width = 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=dpi)
     for k, (key, label, color) in enumerate(kinds):
-        xs = [g + (k - 1) * 0.27 for g in range(len(groups))]
-        values = [row[key] for _, row in groups]
-        ax.bar(xs, values, 0.26, label=label, color=color)
-        for x, v in zip(xs, values, strict=True):
-            ax.text(x, v + 0.02, f"{v:.0%}", ha="center", va="bottom", fontsize=FONT_SIZE - 1)
+        bars = [
+            (
+                g + (k - (len(kinds) - 1) / 2) * width,
+                before[name]["hit"] if key == "older" else row[key],
+            )
+            for g, (name, row) in enumerate(groups)
+            if key != "older" or name in before
+        ]
+        ax.bar([x for x, _ in bars], [v for _, v in bars], width * 0.95, label=label, color=color)
+        if key in ("hit", "older"):  # inside the bar, upright; the baselines' are in the table
+            for x, v in bars:
+                ink = "white" if key == "hit" else "black"
+                ax.text(x, v - 0.03, f"{v:.0%}", ha="center", va="top", rotation=90, color=ink)
     ax.set_xticks(range(len(groups)), [f"{name}\n({row['words']} words)" for name, row in groups])
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("share of named words")
     ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:.0%}"))
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(kinds), frameon=False)
     ax.set_title("Pointing game: is the attention's peak inside the named object's box?")
     fig.tight_layout()
     return fig
