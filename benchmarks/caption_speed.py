@@ -8,8 +8,9 @@ captions (if not, how many differ). Images are decoded beforehand so only captio
 at a time taking turns in the same process, so the ratios hold on a busy machine. When other
 processes hold the cores, --threads 1 is steadier: torch's threads otherwise wait on each other at
 every one of the many small steps. Trains the default model first if no checkpoint exists
-("seconds" leaves that out).
-Run: python benchmarks/caption_speed.py [--batch-size 64] [--images N] [--threads N]
+("seconds" leaves that out). A run with the default settings (the README's) is also written to
+benchmarks/results/caption_speed.jsonl as its "default" row; other runs are only printed.
+Run: python benchmarks/caption_speed.py [--batch-size 64] [--images N] [--threads N] [--no-record]
 """
 
 import argparse
@@ -27,6 +28,7 @@ from helpers.data.annotations import image_files
 from helpers.data.images import load_rgb
 from helpers.data.registry import dataset_split
 from helpers.errors import run_cli
+from helpers.evaluate.measured import about_run, record_result
 from helpers.train.config import TrainConfig
 from helpers.train.loop import ensure_checkpoint
 
@@ -67,7 +69,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--repeats", type=int, default=3, help="timed runs of each figure; the best counts"
     )
+    p.add_argument(
+        "--no-record",
+        action="store_true",
+        help="print only (runs of other settings than the defaults are never recorded)",
+    )
     args = p.parse_args(argv)
+    default = all(getattr(args, k) == p.get_default(k) for k in vars(args) if k != "no_record")
     for flag in ("batch_size", "images", "repeats", "threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be at least 1")
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = {
         "benchmark": "caption_speed",
+        "variant": "default" if default else "custom",
         "images": len(images),
         "batch_size": args.batch_size,
         "cpu_threads": torch.get_num_threads(),
@@ -110,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
                 "differing_captions": differing,
             }
     figures["seconds"] = round(time.perf_counter() - began, 1)
+    figures |= about_run()
+    # The results file the README quotes holds the run of the default settings only.
+    if default and not args.no_record:
+        record_result("caption_speed", figures, key=("variant",))
     print(json.dumps(figures))
     return 0
 

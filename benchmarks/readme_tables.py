@@ -14,6 +14,41 @@ from helpers.files import atomic_path
 README = Path(__file__).resolve().parents[1] / "README.md"
 PERCENT, METRIC = "{:.1%}", "{:.3f}"
 DEFAULT = {"variant": "default"}  # the runs of the default settings, not an exercise's variant
+# The speed benchmarks: one row per setting the README quotes, named by its variant; rows of
+# different settings are no sample of one quantity, so their tables have no range line.
+SETTINGS = {"by": "variant", "spread": False}
+RATIO = "{:.1f}x"
+
+
+def _captioning(decoding: str) -> list[tuple[str, str, str]]:
+    return [
+        ("images", "images", "{}"),
+        ("one at a time, img/s", f"{decoding}/one_at_a_time_images_per_s", "{:.1f}"),
+        ("batch", "batch_size", "{}"),
+        ("batched, img/s", f"{decoding}/batched_images_per_s", "{:.1f}"),
+        ("ratio", f"{decoding}/speedup", RATIO),
+        ("differing", f"{decoding}/differing_captions", "{}"),
+        ("threads", "cpu_threads", "{}"),
+    ]
+
+
+def _rates(threads: str) -> list[tuple[str, str, str]]:
+    return [
+        ("resize, photos/s", f"{threads}/resize_photos_per_s", "{:.0f}"),
+        ("ResNet-50, img/s", f"{threads}/resnet50_images_per_s", "{:.1f}"),
+        ("ResNet-18, img/s", f"{threads}/resnet18_images_per_s", "{:.1f}"),
+        ("LSTM, s/1,000 captions", f"{threads}/decoder_s_per_1000_captions", "{:.2f}"),
+    ]
+
+
+def _minutes(where: str) -> list[tuple[str, str, str]]:
+    return [
+        ("resize", f"{where}/resize", "{:.1f}"),
+        ("ResNet-50 features", f"{where}/features_resnet50", "{:.1f}"),
+        ("(ResNet-18 instead)", f"{where}/features_resnet18", "{:.1f}"),
+        ("LSTM, 10 epochs", f"{where}/decoder_10_epochs", "{:.1f}"),
+        ("in all, with ResNet-50", f"{where}/total_resnet50", "{:.1f}"),
+    ]
 
 
 def _model(prefix: str, what: str = "all_right") -> list[tuple[str, str, str]]:
@@ -26,7 +61,7 @@ def _model(prefix: str, what: str = "all_right") -> list[tuple[str, str, str]]:
     ]
 
 
-TABLES = {  # marker name: (results file, columns, rows chosen, heading)
+TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measured_table options])
     "train_tiny": (
         "train_tiny",
         [
@@ -99,14 +134,115 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading)
             ("video_people", "people", "people (first caption)"),
         )
     },
+    "real_photos_rates_1": (
+        "real_photos_speed",
+        _rates("rates_1_thread"),
+        DEFAULT,
+        "rates on the real COCO photos, 1 thread",
+        SETTINGS,
+    ),
+    "real_photos_rates_all": (
+        "real_photos_speed",
+        [*_rates("rates_all_threads"), ("threads", "cores_here", "{}")],
+        DEFAULT,
+        "rates on the real COCO photos, all threads",
+        SETTINGS,
+    ),
+    "real_photos_minutes_here": (
+        "real_photos_speed",
+        _minutes("projected_minutes_here"),
+        DEFAULT,
+        "minutes of the 5,000-photo run at these rates, all threads",
+        SETTINGS,
+    ),
+    "real_photos_minutes_8_cores": (
+        "real_photos_speed",
+        _minutes("estimated_minutes_8_cores"),
+        DEFAULT,
+        "minutes on an 8-core laptop: an ESTIMATE from these rates",
+        SETTINGS,
+    ),
+    "train_speed_epoch": (
+        "train_speed",
+        [
+            ("images", "train_images", "{}"),
+            ("captions", "train_captions", "{}"),
+            ("chapter's loop, s", "source_seconds_per_epoch", "{:.1f}"),
+            ("cached, s", "cached_seconds_per_epoch", "{:.2f}"),
+            ("ratio", "epoch_speedup", RATIO),
+            ("val loss: chapter's", "source_val_loss", "{:.3f}"),
+            ("cached", "cached_val_loss", "{:.3f}"),
+        ],
+        DEFAULT,
+        "one epoch (training + validation), frozen ResNet-18 at 224 px",
+        SETTINGS,
+    ),
+    "train_speed_run": (
+        "train_speed",
+        [
+            ("epochs", "epochs", "{}"),
+            ("chapter's loop, s", "source_total_seconds", "{:.1f}"),
+            ("cached, s", "cached_total_seconds", "{:.1f}"),
+            ("of it the cache", "cache_build_seconds", "{:.1f}"),
+            ("ratio", "total_speedup", RATIO),
+            ("threads", "cpu_threads", "{}"),
+        ],
+        DEFAULT,
+        "the whole run, cache build included",
+        SETTINGS,
+    ),
+    "caption_speed_greedy": (
+        "caption_speed",
+        _captioning("greedy"),
+        DEFAULT,
+        "greedy captioning of the tiny-COCO val images, default model",
+        SETTINGS,
+    ),
+    "caption_speed_beam": (
+        "caption_speed",
+        _captioning("beam3"),
+        DEFAULT,
+        "beam-3 captioning, the same images",
+        SETTINGS,
+    ),
+    "resize_speed": (
+        "resize_speed",
+        [
+            ("to px", "size", "{}"),
+            ("rounds", "rounds", "{}"),
+            ("chapter's", "images_per_second/a_chapter_serial", "{:.0f}"),
+            ("draft + pool", "images_per_second/b_fast_draft_pool", "{:.0f}"),
+            ("ratio", "fast_over_chapter", RATIO),
+            ("draft alone", "images_per_second/c_draft_one_process", "{:.0f}"),
+            ("pool alone", "images_per_second/d_pool_no_draft", "{:.0f}"),
+            ("reduced", "draft_reduced", "{}"),
+        ],
+        None,
+        "photos resized per second",
+        SETTINGS,
+    ),
+    "resize_stages": (
+        "resize_speed",
+        [
+            ("decode", "ms_per_image_one_process/decode_full", "{:.1f}"),
+            ("decode, draft", "ms_per_image_one_process/decode_draft", "{:.1f}"),
+            ("LANCZOS", "ms_per_image_one_process/lanczos_from_full", "{:.1f}"),
+            ("LANCZOS from draft", "ms_per_image_one_process/lanczos_from_draft", "{:.1f}"),
+            ("encode", "ms_per_image_one_process/encode_q95", "{:.1f}"),
+            ("difference", "mean_abs_diff_draft_vs_plain", "{:.1f}"),
+        ],
+        None,
+        "ms per photo, one process; mean difference from the full decode, grey levels",
+        SETTINGS,
+    ),
 }
 BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.S)
 
 
 def block(name: str) -> str:
     """The fenced table that goes between the markers of `name`."""
-    results, columns, where, heading = TABLES[name]
-    table = measured_table(results, columns, where=where)
+    results, columns, where, heading, *options = TABLES[name]
+    table = measured_table(results, columns, where=where, **(options[0] if options else {}))
     return f"{heading} (benchmarks/results/{results}.jsonl):\n\n```\n{table}\n```\n"
 
 

@@ -15,8 +15,11 @@ file renamed into place (an interruption leaves no half-written image), with one
 the LANCZOS resize (from each) and the JPEG encoding, to show where the time goes: with two cores
 the pool can at most halve it, so beating 2x needs draft to shrink the decode and the resize.
 --photos DIR times real photos instead (cycled to --images), e.g. ../shared/coco_sample/images.
-The machine's other load shows in the numbers.
-Run: python benchmarks/resize_speed.py [--images N] [--size S] [--photos DIR]
+The machine's other load shows in the numbers. The README's three runs on 2,000 photos (256x256,
+--size 224, and --photos ../shared/coco_sample/images at 256x256) are also written to
+benchmarks/results/resize_speed.jsonl, as rows "default", "size 224" and "real photos"; runs of
+other settings are only printed.
+Run: python benchmarks/resize_speed.py [--images N] [--size S] [--photos DIR] [--no-record]
 """
 
 import argparse
@@ -34,6 +37,9 @@ from PIL import Image
 from helpers.data.images import load_rgb, resize_image
 from helpers.data.registry import dataset_split
 from helpers.data.resize import resize_images
+from helpers.evaluate.measured import about_run, record_result
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "coco_sample" / "images"
 
 
 def make_photos(folder: Path, n: int) -> None:
@@ -111,7 +117,19 @@ p.add_argument("--images", type=int, default=2000, help="photos to resize (2000)
 p.add_argument("--size", type=int, default=256, help="output width and height (256)")
 p.add_argument("--rounds", type=int, default=2, help="rounds of all four ways; best kept (2)")
 p.add_argument("--photos", type=Path, help="a folder of real JPEG photos to time instead")
+p.add_argument(
+    "--no-record",
+    action="store_true",
+    help="print only (runs of settings the README does not quote are never recorded)",
+)
 args = p.parse_args()
+VARIANTS = {  # (size, photos): the row of each run the README quotes, all on 2,000 photos
+    (256, None): "default",
+    (224, None): "size 224",
+    (256, "coco_sample"): "real photos",
+}
+photos = args.photos and ("coco_sample" if args.photos.resolve() == SAMPLE.resolve() else "own")
+variant = VARIANTS.get((args.size, photos)) if args.images == 2000 else None
 
 with tempfile.TemporaryDirectory() as tmp:
     tmp = Path(tmp)
@@ -142,21 +160,22 @@ with tempfile.TemporaryDirectory() as tmp:
     reduced = draft_reduced(tmp / "photos", args.size)
     diff = mean_abs_diff(tmp / "b_fast_draft_pool", tmp / "d_pool_no_draft")
     stages = stage_times(tmp / "photos", args.size)
-print(
-    json.dumps(
-        {
-            "benchmark": "resize_speed",
-            "images": args.images,
-            "rounds": args.rounds,
-            "photos": str(args.photos) if args.photos else "tiny COCO upscaled to 640x480",
-            "size": args.size,
-            "cpu_count": os.cpu_count(),
-            "images_per_second": {k: round(v, 1) for k, v in speed.items()},
-            "fast_over_chapter": round(speed["b_fast_draft_pool"] / speed["a_chapter_serial"], 2),
-            "seconds_chapter": round(args.images / speed["a_chapter_serial"], 2),
-            "draft_reduced": reduced,
-            "mean_abs_diff_draft_vs_plain": round(diff, 2),
-            "ms_per_image_one_process": stages,
-        }
-    )
-)
+row = {
+    "benchmark": "resize_speed",
+    "variant": variant or "custom",
+    "images": args.images,
+    "rounds": args.rounds,
+    "photos": str(args.photos) if args.photos else "tiny COCO upscaled to 640x480",
+    "size": args.size,
+    "cpu_count": os.cpu_count(),
+    "images_per_second": {k: round(v, 1) for k, v in speed.items()},
+    "fast_over_chapter": round(speed["b_fast_draft_pool"] / speed["a_chapter_serial"], 2),
+    "seconds_chapter": round(args.images / speed["a_chapter_serial"], 2),
+    "draft_reduced": reduced,
+    "mean_abs_diff_draft_vs_plain": round(diff, 2),
+    "ms_per_image_one_process": stages,
+} | about_run()
+# The results file the README quotes holds its three runs only.
+if variant and not args.no_record:
+    record_result("resize_speed", row, key=("variant",))
+print(json.dumps(row))

@@ -92,7 +92,9 @@ def test_the_committed_results_files_are_rows_of_default_runs():
     for path in files:
         rows = measured_rows(path.stem)
         assert rows, f"{path}: empty"
-        runs = [(r.get("variant"), r["seed"]) for r in rows]
+        # a run is its variant and seed; the speed benchmarks' rows are one per variant, no seed
+        runs = [(r.get("variant"), r.get("seed")) for r in rows]
+        assert all(run != (None, None) for run in runs), f"{path}: a row names no run"
         assert len(runs) == len(set(runs)), f"{path}: one run twice"
         for row in rows:
             assert row["benchmark"] == path.stem and row["commit"] and row["date"]
@@ -149,3 +151,16 @@ def test_rows_of_two_variants_for_one_seed_must_be_chosen(tmp_path):
         measured_table("demo", {"x": "x"}, folder=tmp_path)
     table = measured_table("demo", {"x": "x"}, where={"variant": "other"}, folder=tmp_path)
     assert "25.0%" in table and "50.0%" not in table
+
+
+def test_rows_of_different_settings_are_named_by_them_without_a_range(tmp_path):
+    for variant, rate in (("default", 124.0), ("size 224", 141.0)):
+        record_result("speed", {"variant": variant, "rate": rate}, ("variant",), tmp_path)
+    table = measured_table(
+        "speed", [("img/s", "rate", "{:.0f}")], by="variant", folder=tmp_path, spread=False
+    ).splitlines()
+    assert [line.split() for line in table] == [
+        ["img/s"],
+        ["variant", "default", "124"],
+        ["variant", "size", "224", "141"],
+    ]

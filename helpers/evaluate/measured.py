@@ -135,12 +135,15 @@ def measured_table(
     by: str = "seed",
     where: Mapping | None = None,
     folder: str | os.PathLike | None = None,
+    spread: bool = True,
 ) -> str:
     """Chosen numbers of a results file, one line per row (named by `by`; only rows matching
     `where`) and their range.
 
     `columns` maps a heading to a path in the row ("chapter/two shapes/all_right") shown as a
     percentage, or is (heading, path, format) triples, e.g. ("BLEU-4", "chapter/Bleu_4", "{:.3f}").
+    spread=False leaves the range line out: rows of different settings (one run per size, say)
+    are no sample of one quantity, so their range would say nothing.
     """
     specs = [(h, p, "{:.1%}") for h, p in columns.items()] if isinstance(columns, Mapping) else []
     specs = specs or [tuple(c) for c in columns]
@@ -152,16 +155,16 @@ def measured_table(
             f"{results_path(name, folder)}: several rows with {by} {twice}; choose one with where="
         )
     cells = [[_format(result_value(r, p), f) for _, p, f in specs] for r in rows]
-    spans = [measured_range(name, p, f, where, folder) for _, p, f in specs]
-    names = [f"{by} {r.get(by, '?')}" for r in rows] + ["range"]
+    names = [f"{by} {r.get(by, '?')}" for r in rows]
+    if spread:
+        cells.append([measured_range(name, p, f, where, folder) for _, p, f in specs])
+        names.append("range")
     width = max(len(n) for n in names)
-    widths = [
-        max(len(h), *(len(c[i]) for c in [*cells, spans])) for i, (h, _, _) in enumerate(specs)
-    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _, _) in enumerate(specs)]
     lines = [
         " " * width + "".join(f"  {h:>{w}s}" for (h, _, _), w in zip(specs, widths, strict=True))
     ]
-    for label, row in zip(names, [*cells, spans], strict=True):
+    for label, row in zip(names, cells, strict=True):
         lines.append(
             f"{label:{width}s}" + "".join(f"  {c:>{w}s}" for c, w in zip(row, widths, strict=True))
         )
