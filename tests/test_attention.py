@@ -25,6 +25,7 @@ from helpers.evaluate.split import evaluate_checkpoint
 from helpers.models.attention import AttentionDecoder, GridEncoder, with_places
 from helpers.models.backbones import SmallCNN, build_backbone
 from helpers.models.checkpoint import read_checkpoint
+from helpers.models.registry import build_models
 from helpers.plots.attention import plot_attention, plot_pointing_game
 from helpers.train.config import TrainConfig
 from helpers.train.data import feature_cache_path
@@ -364,3 +365,16 @@ def test_evaluate_plays_the_bound_pointing_game_for_attention_checkpoints(
     assert metrics["objects"]["all"]["images"] == 20
     done, metrics = evaluate("lstm")  # no attention, no game
     assert "pointing" not in done.stdout and "pointing" not in metrics
+
+
+@pytest.mark.parametrize(("gate", "places"), [(False, True), (True, False), (False, False)])
+def test_the_gate_and_the_places_can_be_taken_away(gate, places):
+    decoder = AttentionDecoder(16, 12, 24, 15, 9, 10, gate=gate, places=places).eval()
+    assert (decoder.gate_layer is not None) == gate
+    assert decoder.init_h.in_features == 16 + (2 if places else 0)
+    ids, alphas = decoder.sample(torch.randn(2, 9, 16), return_attention=True)
+    assert ids.shape == (2, 9) and torch.allclose(alphas.sum(-1), torch.ones(2, 9))
+    config = {"decoder": "attention", "backbone": "small", "weights": None, "freeze": True}
+    config |= {"embedding_size": 12, "hidden_size": 24, "max_seq_len": 9, "num_layers": 1}
+    _, built = build_models(config | {"gate": gate, "places": places}, 15)
+    assert (built.gate_layer is not None) == gate and built.places == places

@@ -17,6 +17,8 @@ from helpers.errors import CourseError
 from helpers.evaluate.__main__ import main as evaluate_main
 from helpers.evaluate.objects import (
     bound_objects,
+    failure_counts,
+    failure_kind,
     load_objects,
     object_report,
     object_scores,
@@ -255,3 +257,25 @@ def test_a_verdict_says_what_is_wrong_object_by_object():
     assert describe_objects(Counter({("red", "square"): 2, (None, "star"): 1})) == (
         "two red squares and a star"
     )
+
+
+@pytest.mark.parametrize(
+    ("caption", "kind"),
+    [
+        ("an orange circle and a green triangle", None),
+        ("a green circle above an orange triangle", "swapped"),
+        ("a green circle and a green triangle", "copied"),
+        ("an orange circle", "missing"),
+        ("an orange circle, a green triangle and a red star", "extra"),
+        ("a red circle and a green triangle", "wrong"),
+        ("an orange circle and a green square", "wrong"),
+    ],
+)
+def test_a_wrong_caption_is_named_by_how_it_fails(caption, kind):
+    truth = {
+        "grayscale": False,
+        "shapes": [{"color": "orange", "shape": "circle"}, {"color": "green", "shape": "triangle"}],
+    }
+    assert failure_kind(caption, truth) == kind
+    counts = failure_counts({1: caption}, {1: truth})
+    assert sum(counts.values()) == (kind is not None) and (kind is None or counts[kind] == 1)

@@ -200,3 +200,38 @@ def test_load_objects_reads_the_truth_beside_the_captions(small_coco):
 
     truth = load_objects(small_coco / "annotations" / "captions_val2014.json")
     assert len(truth) == 20 and all(isinstance(k, int) for k in truth)
+
+
+def test_more_pairs_add_two_shape_images_and_change_none_of_the_mixed_ones(tmp_path):
+    plain = generate_tiny_coco(tmp_path / "a", seed=2, n_train=20, n_val=5, progress=False)
+    more = generate_tiny_coco(
+        tmp_path / "b", seed=2, n_train=20, n_val=5, progress=False, train_pairs=40, val_pairs=8
+    )
+    for split, n, pairs in (("train", 20, 40), ("val", 5, 8)):
+        old = json.loads((plain / "annotations" / f"objects_{split}2014.json").read_text())
+        new = json.loads((more / "annotations" / f"objects_{split}2014.json").read_text())
+        assert len(new) == n + pairs
+        assert all(new[k] == v for k, v in old.items())  # the same scenes, the same ids
+        for k in old:
+            name = f"COCO_{split}2014_{int(k):012d}.jpg"
+            assert (plain / f"{split}2014" / name).read_bytes() == (
+                more / f"{split}2014" / name
+            ).read_bytes()
+        added = [v for k, v in new.items() if k not in old]
+        assert all(len(v["shapes"]) == 2 for v in added)
+    train = json.loads((more / "annotations" / "objects_train2014.json").read_text())
+    gray = [v for k, v in train.items() if int(k) > 20 and v["grayscale"]]
+    assert 3 <= len(gray) <= 20  # about a quarter of the 40 pairs
+
+
+def test_the_command_takes_the_pair_counts(tmp_path, capsys):
+    from helpers.data.tiny_coco import main
+
+    out = tmp_path / "t"
+    args = ["--out", str(out), "--train", "4", "--val", "2", "--quiet"]
+    main([*args, "--train-pairs", "3", "--val-pairs", "1"])
+    assert len(list((out / "train2014").iterdir())) == 7
+    assert len(list((out / "val2014").iterdir())) == 3
+    with pytest.raises(SystemExit):
+        main([*args, "--train-pairs", "-1"])
+    assert "--train-pairs" in capsys.readouterr().err

@@ -31,7 +31,7 @@ from helpers.data.video import (
 from helpers.data.vocabulary import SPECIALS, Vocabulary, action_vocabulary
 from helpers.errors import CourseError
 from helpers.evaluate.video import ActionReport, action_report, caption_is_right
-from helpers.models.backbones import build_backbone
+from helpers.models.backbones import build_backbone, grid_features
 from helpers.models.checkpoint import read_checkpoint, save_checkpoint
 from helpers.models.registry import build_models
 from helpers.models.video import ActionLSTM
@@ -88,12 +88,16 @@ def _video_config(tiny: Path, weights: Path, **changes) -> TrainConfig:
 
 @pytest.fixture(scope="module")
 def runs(tiny, image_checkpoint, tmp_path_factory) -> dict:
-    """Three runs on the tiny set: LRCN and captions with T = 4 and motion, and LRCN with T = 1."""
+    """Four runs on the tiny set: LRCN, captions and attention captions with T = 4 and motion, and
+    LRCN with T = 1."""
     data = tmp_path_factory.mktemp("data_dir")
     configs = {
         "lrcn": _video_config(tiny, image_checkpoint, decoder="lrcn", frames=4, motion=True),
         "caption": _video_config(tiny, image_checkpoint, frames=4, motion=True),
         "lrcn_t1": _video_config(tiny, image_checkpoint, decoder="lrcn", epochs=1),
+        "attention": _video_config(
+            tiny, image_checkpoint, decoder="attention", frames=4, motion=True, attention_size=8
+        ),
     }
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("COURSE_DATA_DIR", str(data))
@@ -159,6 +163,25 @@ def test_both_tasks_train_and_store_their_video_settings(runs, tiny, monkeypatch
     assert stored == [*SPECIALS, *(a for a in ACTIONS if a in names)]
     caption_words = read_checkpoint(runs["caption"] / "best.pt")["vocabulary"]
     assert "square" in caption_words or "circle" in caption_words
+
+
+def test_attention_on_video_looks_at_places_each_with_all_its_frames(runs, monkeypatch):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(runs["data"]))
+    cfg = runs["configs"]["attention"]
+    cache = feature_cache_path(cfg, "val")
+    assert cache.name.endswith("_grid_t4_motion.pt") and cache.is_file()
+    model = VideoModel(runs["attention"], "cpu")
+    items, said = describe_split(model, "val")
+    assert len(said) == 6 and all(isinstance(s, str) and "<" not in s for s in said)
+    cached = torch.load(cache, weights_only=True)["features"]
+    one = model.features(items[1].path)
+    channels = model.encoder.out_features
+    # One tube per place of the grid: its 4 frames' features, then their 4 differences.
+    assert one.shape == (cached.size(1), 4 * 2 * channels)
+    assert torch.allclose(one, cached[1], atol=1e-5)
+    frames = read_clip(items[1].path, frames_to_read(4, motion=True), size=cfg.resize)
+    grids = grid_features(model.encoder.backbone, clip_tensor(frames, cfg.crop))
+    assert torch.allclose(one[:, :channels], grids[1], atol=1e-5)  # place by place, frame 1
 
 
 def test_a_finished_run_trains_no_more_and_other_frames_are_refused(runs, monkeypatch):
@@ -318,16 +341,19 @@ def test_one_frame_is_the_middle_frame_and_the_image_model_reads_it(
         (text,) = image.describe(features[None])
         (wide,) = image.describe(features[None], beam_size=2)
         assert isinstance(text, str) and isinstance(wide, str)
-    # An attention checkpoint reads a grid of one image: refused in one line.
+    # An image attention checkpoint looks at the middle frame's grid, one place at a time.
     state["config"]["decoder"] = "attention"
     encoder, decoder = build_models({**state["config"], "weights": None}, state["vocab_size"])
     attention = tmp_path / "attention.pt"
     save_checkpoint(
         attention, **{**state, "encoder": encoder.state_dict(), "decoder": decoder.state_dict()}
     )
-    with pytest.raises(CourseError) as err:
-        VideoModel(attention, "cpu")
-    _one_line(err, str(attention), "attention checkpoint takes images")
+    grid = VideoModel(attention, "cpu")
+    features = grid.features(video)
+    by_hand = grid_features(grid.encoder.backbone, clip_tensor(middle, 32))[0]
+    assert features.shape == by_hand.shape and torch.allclose(features, by_hand, atol=1e-5)
+    (text,) = grid.describe(features[None])
+    assert isinstance(text, str)
 
 
 # --- 6. the command line --------------------------------------------------------------------------
@@ -408,8 +434,6 @@ def test_video_settings_are_checked_in_one_line(tiny, image_checkpoint):
         (dict(dataset="tiny", frames=4), "are for video datasets"),
         (dict(dataset="tiny", motion=True), "are for video datasets"),
         (dict(dataset="tiny", decoder="lrcn"), "are for video datasets"),
-        (dict(video, decoder="attention"), "the attention decoder takes images"),
-        (dict(dataset="tiny_video", decoder="attention", weights=weights), "takes images"),
         (dict(dataset=str(tiny)), "a video run needs a trained backbone"),
         (dict(video, cache_features=False), "keep --freeze and --cache-features"),
         (dict(video, freeze=False), "keep --freeze and --cache-features"),
@@ -422,6 +446,7 @@ def test_video_settings_are_checked_in_one_line(tiny, image_checkpoint):
             TrainConfig(**changes).check()
         _one_line(err, says)
     TrainConfig(**video, decoder="lrcn", frames=4, motion=True, pool="mean").check()
+    TrainConfig(**video, decoder="attention", frames=4, motion=True).check()
     with pytest.raises(CourseError) as err:  # a folder that is neither: named, one line
         video_split(tiny / "videos")
     _one_line(err, str(tiny / "videos"), "not a video dataset folder")

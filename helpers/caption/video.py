@@ -21,16 +21,12 @@ from helpers.train.data import clip_cache, video_items
 
 class VideoModel(Captioner):
     """A trained checkpoint that reads clips: a video captioner, an LRCN action classifier, or the
-    chapter's image captioner (which then sees the middle frame, T = 1)."""
+    image captioner, the chapter's or attention (which then sees the middle frame, T = 1)."""
 
     def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device | None = None):
         super().__init__(checkpoint, device=device)
         # An image checkpoint stored no frames or motion: one frame, as an image.
         self.config = asdict(TrainConfig(**{"frames": 1, "motion": False, **self.config}))
-        if not self.kind.clips:
-            raise CourseError(
-                f"{self.path}: an {self.kind.name} checkpoint takes images, not clips"
-            )
 
     @property
     def actions(self) -> bool:
@@ -42,7 +38,7 @@ class VideoModel(Captioner):
         c = self.config
         clip = read_clip(path, frames_to_read(c["frames"], c["motion"]), size=c["resize"])
         frames = clip_tensor(clip, c["crop"]).to(self.device)
-        return clip_features(self.encoder.backbone, frames, c["motion"])
+        return clip_features(self.encoder.feature_extractor()[0], frames, c["motion"])
 
     @torch.no_grad()
     def describe(self, features: torch.Tensor, beam_size: int = 1) -> list[str]:
@@ -65,7 +61,7 @@ def describe_split(
     model = checkpoint if isinstance(checkpoint, VideoModel) else VideoModel(checkpoint)
     cfg = TrainConfig(**model.config)
     items = video_items(cfg, split)
-    features = clip_cache(cfg, split, model.encoder.backbone, items, progress)
+    features = clip_cache(cfg, split, model.encoder, items, progress)
     said = []
     for batch in features.split(64):
         said += model.describe(batch, beam_size)

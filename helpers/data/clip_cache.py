@@ -31,11 +31,24 @@ def clip_features(backbone: nn.Module, frames: torch.Tensor, motion: bool = Fals
 
     The difference is LRCN's optical-flow stream in miniature: it is zero where nothing changed, so
     a shape that stays still and one that spins or changes colour look different at once.
+
+    A backbone that gives a grid per frame (GridFeatures, (T, L, C)) gives one "tube" per place
+    instead, (L, T*C) (T*2C with `motion`): what that place showed over the whole clip, so that
+    attention can choose one shape and still see what it did.
     """
-    if not motion:
-        return backbone(frames).flatten(1).float()
-    now, before = frames[1:], frames[:-1]
-    return torch.cat([backbone(now).flatten(1), backbone(now - before).flatten(1)], 1).float()
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        out = backbone(x)
+        return out if out.dim() == 3 else out.flatten(1)  # a grid (T, L, C), or vectors (T, F)
+
+    if motion:
+        now, before = frames[1:], frames[:-1]
+        features = torch.cat([run(now), run(now - before)], -1).float()
+    else:
+        features = run(frames).float()
+    if features.dim() == 3:
+        features = features.transpose(0, 1).flatten(1)  # (L, T*C): one tube per place
+    return features
 
 
 @torch.inference_mode()
@@ -49,10 +62,12 @@ def ensure_clip_features(
     crop: int = 48,
     progress: bool = True,
     motion: bool = False,
+    output: str = "vector",
 ) -> torch.Tensor:
-    """The frozen CNN's features of T frames of every clip, (clips, T, F) (2F with `motion`): cached
-    at `path`, reused while the key matches (backbone and weights, T, sizes, the clips), else
-    rebuilt with a notice.
+    """The frozen CNN's features of T frames of every clip, (clips, T, F) (2F with `motion`), or of
+    every place over the T frames for a grid backbone (`output` "grid...": (clips, L, T*C)):
+    cached at `path`, reused while the key matches (backbone and weights, T, sizes, the clips),
+    else rebuilt with a notice.
     """
     path = Path(path)
     backbone.eval()
@@ -60,7 +75,7 @@ def ensure_clip_features(
         "format": FEATURES_FORMAT,
         "backbone": backbone_name,
         "weights_sha256": weights_digest(backbone),
-        "output": "frames",
+        "output": "frames" if output == "vector" else f"frame {output}s",
         "shape": output_shape(backbone, crop),
         "resize": resize,
         "crop": crop,

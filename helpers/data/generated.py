@@ -28,6 +28,15 @@ def generator_main(
     for flag, key in (("--train", "n_train"), ("--val", "n_val")):
         help_text = f"number of {flag[2:]} {units}"
         p.add_argument(flag, type=arg(positive), default=defaults[key], help=help_text)
+    extras = [k for k in defaults if k not in ("seed", "n_train", "n_val")]
+    for key in extras:  # e.g. train_pairs: more of one kind, after the mixed ones
+        split = key.split("_")[0]
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=arg(non_negative),
+            default=defaults[key],
+            help=f"{split} {units} with two shapes, added after the mixed ones",
+        )
     p.add_argument(
         "--force", action="store_true", help="regenerate even if an identical one exists"
     )
@@ -35,7 +44,8 @@ def generator_main(
     args = p.parse_args(argv)
     out = args.out or data_dir() / name
     writable_folder(out, create=False)  # built beside it, then renamed into place
-    out = generate(out, args.seed, args.train, args.val, args.force, not args.quiet)
+    more = {k: getattr(args, k) for k in extras}
+    out = generate(out, args.seed, args.train, args.val, args.force, not args.quiet, **more)
     print(f"{what} ready in {out}")
     return 0
 
@@ -78,6 +88,15 @@ def generated_folder(
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
+
+
+def extra_counts(out: str | os.PathLike, **counts: int) -> dict:
+    """More counts for a manifest key (whole numbers, 0 allowed); 0s are left out, so a folder
+    written before a count existed keeps its key."""
+    for name, value in counts.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise CourseError(f"{out}: {name} must be a whole number of at least 0, got {value!r}")
+    return {k: v for k, v in counts.items() if v}
 
 
 def generator_params(

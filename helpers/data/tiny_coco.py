@@ -2,6 +2,9 @@
 
 Each image holds one or two shapes (circle, square, triangle, star) of six colours, of two sizes,
 in one of five places, on a plain or textured background; a few are grayscale, as in real COCO.
+After the mixed images each split has more two-shape images (a quarter of them grayscale): naming
+two objects, each with its own colour, is the hard part, and it needs enough pictures to learn
+and to measure.
 Five captions per image are written the way people write COCO captions, and are true to the image.
 The same seed gives byte-identical files.
 """
@@ -17,14 +20,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from helpers.data.generated import generated_folder, generator_main, generator_params
+from helpers.data.generated import extra_counts, generated_folder, generator_main, generator_params
 from helpers.data.paths import data_dir
 from helpers.errors import run_cli
 from helpers.files import write_json
 
 MANIFEST = "tiny_coco.json"
-VERSION = 1
-DEFAULTS = {"seed": 0, "n_train": 1000, "n_val": 200}
+VERSION = 2
+DEFAULTS = {"seed": 0, "n_train": 1000, "n_val": 200, "train_pairs": 800, "val_pairs": 200}
 
 COLORS = {
     "red": (220, 30, 30),
@@ -126,11 +129,12 @@ def _image_size(rng: random.Random) -> tuple[int, int]:
     return (long, short) if aspect >= 1 else (short, long)
 
 
-def _scene(rng: random.Random) -> tuple[list[Shape], str, bool]:
-    """Choose what an image shows: shapes, background, and whether it is grayscale."""
+def _scene(rng: random.Random, pair: bool = False) -> tuple[list[Shape], str, bool]:
+    """Choose what an image shows: shapes, background, and whether it is grayscale (`pair`: two
+    shapes, a quarter of them grayscale)."""
     background = rng.choice(BACKGROUNDS)
-    gray = rng.random() < 0.04
-    if rng.random() < 0.7:
+    gray = rng.random() < (0.25 if pair else 0.04)
+    if not pair and rng.random() < 0.7:
         size = rng.choice(["small", "large"])
         position = "center" if size == "large" else rng.choice(list(POSITIONS))
         shapes = [Shape(rng.choice(SHAPES), rng.choice(list(COLORS)), size, position)]
@@ -246,20 +250,28 @@ def captions_for(
 
 
 def _write_split(
-    out: Path, split: str, n: int, first_id: int, first_ann: int, seed: int, progress: bool = True
+    out: Path,
+    split: str,
+    n: int,
+    pairs: int,
+    first_id: int,
+    first_ann: int,
+    seed: int,
+    progress: bool = True,
 ) -> dict:
-    """Render and caption one split; return its object truth for tests and benchmarks."""
+    """Render and caption one split: `n` mixed images, then `pairs` two-shape ones."""
     folder = out / f"{split}2014"
     folder.mkdir(parents=True)
     images, annotations, objects = [], [], {}
     ann_id = first_ann
     for k in tqdm(
-        range(n), desc=f"tiny COCO {split}", unit="img", leave=False, disable=not progress
+        range(n + pairs), desc=f"tiny COCO {split}", unit="img", leave=False, disable=not progress
     ):
         image_id = first_id + k
-        rng = random.Random(f"{seed}-{split}-{k}")
+        # The mixed images keep their seeds whatever `pairs` is: more pairs add, never change.
+        rng = random.Random(f"{seed}-{split}-{k}" if k < n else f"{seed}-{split}-pair-{k - n}")
         nrng = np.random.default_rng([seed, image_id])
-        shapes, background, gray = _scene(rng)
+        shapes, background, gray = _scene(rng, pair=k >= n)
         w, h = _image_size(rng)
         name = f"COCO_{split}2014_{image_id:012d}.jpg"
         _render(shapes, background, gray, w, h, nrng).save(folder / name, quality=90)
@@ -284,7 +296,7 @@ def _write_split(
     ann = {"info": INFO, "licenses": LICENSES, "images": images, "annotations": annotations}
     write_json(out / "annotations" / f"captions_{split}2014.json", ann)
     write_json(out / "annotations" / f"objects_{split}2014.json", objects)
-    return {"images": n, "captions": len(annotations)}
+    return {"images": n + pairs, "captions": len(annotations)}
 
 
 def is_tiny_coco(folder: str | Path) -> bool:
@@ -299,16 +311,21 @@ def generate_tiny_coco(
     n_val: int = 200,
     force: bool = False,
     progress: bool = True,
+    train_pairs: int = 0,
+    val_pairs: int = 0,
 ) -> Path:
     """Write the tiny COCO to `out`; keep an identical one, replace only a folder we wrote."""
     out = Path(out)
     params = generator_params(__file__, out, VERSION, seed, n_train=n_train, n_val=n_val)
+    params |= extra_counts(out, train_pairs=train_pairs, val_pairs=val_pairs)
 
     def write(tmp: Path) -> dict:
         return {
             "splits": {
-                "train": _write_split(tmp, "train", n_train, 1, 1, seed, progress),
-                "val": _write_split(tmp, "val", n_val, 1_000_001, 5_000_001, seed, progress),
+                "train": _write_split(tmp, "train", n_train, train_pairs, 1, 1, seed, progress),
+                "val": _write_split(
+                    tmp, "val", n_val, val_pairs, 1_000_001, 5_000_001, seed, progress
+                ),
             }
         }
 

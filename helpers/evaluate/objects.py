@@ -105,6 +105,42 @@ def object_verdict(caption: str | Sequence[str], truth: dict) -> str:
     return "WRONG (" + "; ".join(parts) + ")"
 
 
+FAILURES = ("swapped", "copied", "missing", "extra", "wrong")
+
+
+def failure_kind(caption: str | Sequence[str], truth: dict) -> str | None:
+    """How a caption gets the objects wrong (None: it does not): "swapped" (the right colours and
+    shapes, each colour on the other's shape), "copied" (one shown colour given to shapes of
+    other colours), "missing" or "extra" (fewer or more objects than shown), else "wrong" (a
+    colour or shape the image does not show)."""
+    said, shown = said_objects(caption), true_objects(truth)
+    if said == shown:
+        return None
+    n_said, n_shown = sum(said.values()), sum(shown.values())
+    if n_said != n_shown:
+        return "missing" if n_said < n_shown else "extra"
+
+    def tally(objects: Counter, part: int) -> Counter:  # 0: colours, 1: shapes, with counts
+        out: Counter = Counter()
+        for key, n in objects.items():
+            out[key[part]] += n
+        return out
+
+    if tally(said, 1) == tally(shown, 1):  # the right shapes
+        said_colors, shown_colors = tally(said, 0), tally(shown, 0)
+        if said_colors == shown_colors:
+            return "swapped"
+        if len(said_colors) == 1 and set(said_colors) < set(shown_colors):
+            return "copied"
+    return "wrong"
+
+
+def failure_counts(captions: Mapping[int, str], objects: Mapping[int, dict]) -> dict[str, int]:
+    """How many captions fail in each way (failure_kind), over the images given."""
+    kinds = Counter(failure_kind(c, objects[i]) for i, c in captions.items())
+    return {kind: kinds[kind] for kind in FAILURES}
+
+
 def load_objects(annotations: str | Path) -> dict[int, dict]:
     """What each image of a tiny COCO split really shows, read from objects_<split>2014.json."""
     data = read_json(objects_path(annotations), "tiny COCO objects file")

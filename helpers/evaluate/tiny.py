@@ -7,7 +7,12 @@ import os
 from collections.abc import Collection
 
 from helpers.caption.captioner import Captioner, caption_split
-from helpers.evaluate.objects import load_objects, object_report, object_scores_by_count
+from helpers.evaluate.objects import (
+    failure_counts,
+    load_objects,
+    object_report,
+    object_scores_by_count,
+)
 from helpers.evaluate.pointing import pointing_game
 from helpers.evaluate.references import against_other_references
 
@@ -19,21 +24,29 @@ def tiny_report(
     skip: Collection[str] = (),
     beam_size: int = 1,
     progress: bool = False,
+    length_penalty: float = 0.0,
 ) -> dict:
     """One model on a tiny COCO split: the COCO metrics against the four references the humans
     face, right colours / shapes / both on one- and two-shape images (the older set measure),
     object_report's object-level scores, and the pointing game (bound, and the older
-    unbound one) when the model has attention;
+    unbound one) when the model has attention, and how its wrong captions fail (failure_kind);
     greedy (beam_size 1) or beam search."""
     results, problems = caption_split(
-        captioner, annotations, images, beam_size=beam_size, progress=progress
+        captioner,
+        annotations,
+        images,
+        beam_size=beam_size,
+        length_penalty=length_penalty,
+        progress=progress,
     )
     captions = {r["image_id"]: r["caption"] for r in results}
+    truth = load_objects(annotations)
     scores = against_other_references(annotations, results, skip=skip).scores
     report = {
         "metrics": {k: round(v, 3) for k, v in scores.items()},
-        "objects": object_scores_by_count(captions, load_objects(annotations)),
-        "object_report": object_report(captions, load_objects(annotations)),
+        "objects": object_scores_by_count(captions, truth),
+        "object_report": object_report(captions, truth),
+        "failures": failure_counts(captions, truth),
         "no_caption": len(problems),
     }
     if captioner.kind.attention:

@@ -101,14 +101,18 @@ class AttentionDecoder(nn.Module):
         vocabulary_size: int = 10,
         max_seq_len: int = 20,
         attention_size: int = 256,
+        gate: bool = True,
+        places: bool = True,
     ) -> None:
         super().__init__()
         self.embedding_layer = nn.Embedding(vocabulary_size, embedding_size)
-        feature_size += 2  # each place's coordinates (with_places)
+        self.gate, self.places = gate, places  # both off: what an ablation takes away
+        feature_size += 2 if places else 0  # each place's coordinates (with_places)
         self.attention = SoftAttention(feature_size, hidden_layer_size, attention_size)
         self.init_h = nn.Linear(feature_size, hidden_layer_size)  # h0 and c0 from the mean feature
         self.init_c = nn.Linear(feature_size, hidden_layer_size)
-        self.gate_layer = nn.Linear(hidden_layer_size, 1)  # beta: one number, how much to look
+        # beta: one number, how much to look (none without the gate: DDP refuses unused weights)
+        self.gate_layer = nn.Linear(hidden_layer_size, 1) if gate else None
         self.lstm_cell = nn.LSTMCell(embedding_size + feature_size, hidden_layer_size)
         self.linear_layer = nn.Linear(hidden_layer_size, vocabulary_size)
         self.max_seq_len = max_seq_len
@@ -116,7 +120,7 @@ class AttentionDecoder(nn.Module):
 
     def start_state(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """h0 and c0 from the mean of the grid; the grid and its projection ride along."""
-        features = with_places(features)
+        features = with_places(features) if self.places else features
         mean = features.mean(1)
         h, c = torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
         return h, c, features, self.attention.feature_layer(features)
@@ -125,8 +129,9 @@ class AttentionDecoder(nn.Module):
         """One word: attend with h, feed [word embedding, gated context]; logits, state, alpha."""
         h, c, features, projected = state
         context, alpha = self.attention(features, projected, h)
-        gate = torch.sigmoid(self.gate_layer(h))  # the paper's beta, (B, 1): how much to let in
-        inputs = torch.cat([self.embedding_layer(tokens), gate * context], -1)
+        if self.gate:
+            context = torch.sigmoid(self.gate_layer(h)) * context  # the paper's beta, (B, 1)
+        inputs = torch.cat([self.embedding_layer(tokens), context], -1)
         h, c = self.lstm_cell(inputs, (h, c))
         return self.linear_layer(h), (h, c, features, projected), alpha
 

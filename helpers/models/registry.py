@@ -22,7 +22,6 @@ class Decoder:
     build: Callable[[dict, int], tuple[nn.Module, nn.Module]]  # (config, vocabulary size)
     features: str  # what the encoder hands over per image: "vector" (B, E) or "grid" (B, L, C)
     images: bool = True  # captions images
-    clips: bool = True  # reads clips, one embedding per frame (B, T, E)
     attention: bool = False  # returns where it looked for each word
     labels: bool = False  # names one class per clip (its "vocabulary"), not a caption
     one_layer: bool = False  # one LSTMCell: num_layers must be 1
@@ -56,13 +55,17 @@ def _attention(config: dict, vocab_size: int) -> tuple[nn.Module, nn.Module]:
     encoder = GridEncoder(
         config["backbone"], config.get("weights"), config["freeze"], config.get("grid", 0)
     )
+    # On video each place is a tube of all its frames' features (helpers.data.clip_cache).
+    frames = config.get("frames", 1) * (2 if config.get("motion") else 1)
     return encoder, AttentionDecoder(
-        encoder.out_features,
+        encoder.out_features * frames,
         config["embedding_size"],
         config["hidden_size"],
         vocab_size,
         config["max_seq_len"],
         config.get("attention_size", config["hidden_size"]),
+        config.get("gate", True),
+        config.get("places", True),
     )
 
 
@@ -74,9 +77,7 @@ def _lrcn(config: dict, vocab_size: int) -> tuple[nn.Module, nn.Module]:
 # The chapter's, Show, Attend and Tell, and LRCN's action classifier.
 DECODERS: dict[str, Decoder] = {
     "lstm": Decoder("lstm", _lstm, "vector"),
-    "attention": Decoder(
-        "attention", _attention, "grid", clips=False, attention=True, one_layer=True
-    ),
+    "attention": Decoder("attention", _attention, "grid", attention=True, one_layer=True),
     "lrcn": Decoder("lrcn", _lrcn, "vector", images=False, labels=True),
 }
 

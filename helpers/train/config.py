@@ -50,6 +50,7 @@ class TrainConfig:
     batch_size: int = 32  # the global batch: split over the processes of a distributed run
     epochs: int = 15  # captioning epochs in all (more continue a finished run)
     pretrain_epochs: int = 30  # bag-of-words pretraining of a backbone without weights (0: none)
+    pretrain_pairs: int = 0  # ... also of the most common word pairs ("red circle"), this many
     lr: float = 2e-3  # Adam's learning rate (the source: 1e-3)
     clip: float = 5.0  # gradient norm clipping
     seed: int = 0  # weights, shuffling, crops: the same seed, the same run on a CPU
@@ -58,6 +59,8 @@ class TrainConfig:
     grid: int = 0  # attention: pool the feature map to grid x grid (0: as the backbone gives it; 14 for COCO)
     attention_size: int = 256  # attention: the size of the layer that scores each place
     attention_penalty: float = 0.0  # attention: doubly stochastic regulariser (paper: 1)
+    gate: bool = True  # attention: the paper's gate beta, how much of the context to let in
+    places: bool = True  # attention: each grid cell's x and y beside its features
     frames: int = 1  # video: frames per clip, one per LSTM step (1: the middle frame)
     motion: bool = False  # video: also each frame's difference from the one before (LRCN's flow stream, in miniature)
     pool: str = "last"  # lrcn: classify from the last step, or "mean" over the steps as LRCN does
@@ -71,7 +74,7 @@ class TrainConfig:
         """Every value checked before any work: one line naming the setting, else the config."""
         for name in POSITIVE:
             positive(name, getattr(self, name))
-        for name in ("epochs", "pretrain_epochs", "num_workers", "seed"):
+        for name in ("epochs", "pretrain_epochs", "pretrain_pairs", "num_workers", "seed"):
             non_negative(name, getattr(self, name))
         for name in ("lr", "clip"):
             finite(name, getattr(self, name), minimum=0.0, above=True)
@@ -96,8 +99,6 @@ class TrainConfig:
                 f"frames, motion and the lrcn decoder are for video datasets; {self.dataset!r} "
                 "holds images (use --dataset tiny_video or an MSR-VTT-layout folder)"
             )
-        if video and not kind.clips:
-            raise CourseError(f"the {kind.name} decoder takes images; use lstm or lrcn for video")
         if video and not self.cached:
             raise CourseError(
                 "video runs train from cached frame features: keep --freeze and --cache-features"

@@ -37,7 +37,7 @@ def feature_cache_path(cfg: TrainConfig, split: str) -> Path:
     # One vector per image and a grid per image are different caches: both decoders keep theirs.
     what = cfg.kind.cache_tag(dataclasses.asdict(cfg))
     if cfg.data.video:
-        what = f"_t{cfg.frames}" + ("_motion" if cfg.motion else "")
+        what = what + f"_t{cfg.frames}" + ("_motion" if cfg.motion else "")
     # Another seed crops (and pretrains) differently: its own file, so seeds do not evict each other.
     seed = f"_seed{cfg.seed}" if cfg.seed else ""
     name = f"{cfg.data.key}_{split}_{cfg.backbone}_{cfg.resize}_{cfg.crop}{what}{seed}.pt"
@@ -77,12 +77,14 @@ def video_items(cfg: TrainConfig, split: str, report: bool = True) -> list[Video
 
 
 def clip_cache(
-    cfg: TrainConfig, split: str, backbone: nn.Module, items: list[VideoItem], progress: bool = True
+    cfg: TrainConfig, split: str, encoder: nn.Module, items: list[VideoItem], progress: bool = True
 ) -> torch.Tensor:
-    """The frozen CNN's features of every clip of a video split, (clips, T, F): built when missing."""
+    """The frozen CNN's features of every clip of a video split, (clips, T, F), or one tube per
+    place (clips, L, T*C) for a grid encoder: built when missing."""
+    extractor, output = encoder.feature_extractor()
     return ensure_clip_features(
         feature_cache_path(cfg, split),
-        backbone,
+        extractor,
         cfg.backbone,
         items,
         cfg.frames,
@@ -90,6 +92,7 @@ def clip_cache(
         cfg.crop,
         progress,
         cfg.motion,
+        output,
     )
 
 
@@ -98,7 +101,7 @@ def _clips(cfg: TrainConfig, vocab, split: str, encoder, run: Distributed, progr
     items = video_items(cfg, split, report=run.main)  # left-out videos are said, bars or not
     if not run.main:
         dist.barrier()  # rank 0 builds the cache, the others read it
-    features = clip_cache(cfg, split, encoder.backbone, items, progress)
+    features = clip_cache(cfg, split, encoder, items, progress)
     if run.main and run.world > 1:
         dist.barrier()
     data = ClipCaptions(items, features, vocab, actions=cfg.kind.labels)

@@ -3,6 +3,9 @@ the words each image's captions use."""
 
 from __future__ import annotations
 
+from collections import Counter
+from itertools import pairwise
+
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -14,22 +17,35 @@ from helpers.train.data import image_captions
 
 
 class WordsInImage(torch.utils.data.Dataset):
-    """Each image once, with a multi-hot target of the words its captions use (no <unk> etc.)."""
+    """Each image once, with a multi-hot target of the words its captions use (no <unk> etc.)
+    and of the `pairs` word pairs (two words side by side) that most images' captions use."""
 
-    def __init__(self, captions: CocoCaptionDataset, transform) -> None:
+    def __init__(self, captions: CocoCaptionDataset, transform, pairs: int = 0) -> None:
         self.captions, self.transform = captions, transform
-        self.targets = torch.zeros(len(captions.image_ids), len(captions.vocab))
-        for row, image_id in enumerate(captions.image_ids):
-            for text in captions.captions(image_id):
-                self.targets[row, captions.vocab.encode(text)] = 1
+        # Decoded once: the resized images are small, and decoding them again each epoch was
+        # most of an epoch's time.
+        self.images = [load_rgb(captions.image_path(i)) for i in captions.image_ids]
+        words = [
+            [captions.vocab.encode(text) for text in captions.captions(image_id)]
+            for image_id in captions.image_ids
+        ]
+        # A pair such as "red circle" can only be told from the pooled features if they keep
+        # which colour goes with which shape: the words alone let them forget it.
+        seen = Counter(p for ids in words for p in {p for c in ids for p in pairwise(c)})
+        self.pairs = [p for p, _ in seen.most_common() if min(p) >= 4][:pairs]
+        column = {p: len(captions.vocab) + k for k, p in enumerate(self.pairs)}
+        self.targets = torch.zeros(len(words), len(captions.vocab) + len(self.pairs))
+        for row, ids in enumerate(words):
+            for c in ids:
+                self.targets[row, c] = 1
+                self.targets[row, [column[p] for p in pairwise(c) if p in column]] = 1
         self.targets[:, :4] = 0  # <pad>, <start>, <end>, <unk> say nothing about the picture
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image_id = self.captions.image_ids[i]
-        return self.transform(load_rgb(self.captions.image_path(image_id))), self.targets[i]
+        return self.transform(self.images[i]), self.targets[i]
 
 
 def pretrain_encoder(
@@ -42,7 +58,8 @@ def pretrain_encoder(
     classifier of the words an image's captions contain. Returns the loss of each epoch. A frozen
     backbone is trained here all the same, and frozen again afterwards.
     """
-    data = WordsInImage(image_captions(cfg, vocab, "train"), train_transform(cfg.crop, cfg.flip))
+    captions = image_captions(cfg, vocab, "train")
+    data = WordsInImage(captions, train_transform(cfg.crop, cfg.flip), cfg.pretrain_pairs)
     loader = torch.utils.data.DataLoader(
         data,
         cfg.batch_size,
@@ -52,7 +69,7 @@ def pretrain_encoder(
     )
     backbone = encoder.backbone
     backbone.requires_grad_(True)
-    head = nn.Linear(backbone.out_features, len(vocab)).to(device)
+    head = nn.Linear(backbone.out_features, data.targets.size(1)).to(device)
     optimizer = torch.optim.Adam([*backbone.parameters(), *head.parameters()], lr=cfg.lr)
     backbone.train()
     losses = []
