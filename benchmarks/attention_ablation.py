@@ -4,8 +4,9 @@ Each row changes one thing from the committed defaults (TrainConfig) and trains 
 each seed (or reuses its checkpoint), then scores it on tiny val: all objects right on one-shape,
 two-shape and grayscale images apart, object precision and recall, CHAIR-i, how the wrong
 captions fail (swapped, copied, missing, extra, wrong), the bound pointing game (attention),
-BLEU-4 and CIDEr, and the training time. An attention model starts from the backbone of the
-chapter model of its seed (trained first, its "backbone_seconds"), unless its row says otherwise.
+BLEU-4 and CIDEr, and the training time. An attention model starts from the frozen backbone of
+the chapter model of its seed with the row's backbone settings (trained first; its time is the
+row's "backbone" seconds), unless its row says otherwise.
 Each (row, seed) is written to benchmarks/results/attention_ablation.jsonl as soon as it is
 measured, then the summary prints the mean and range of each row over its seeds.
 Run: python benchmarks/attention_ablation.py [--rows NAME ...] [--seeds 0 1 2] [--list]
@@ -14,12 +15,14 @@ Run: python benchmarks/attention_ablation.py [--rows NAME ...] [--seeds 0 1 2] [
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import re
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -40,57 +43,85 @@ class Row:
     settings: dict = field(default_factory=dict)  # changed from TrainConfig's defaults
     beam: int = 1
     length_penalty: float = 0.0
-    own_backbone: bool = False  # attention: no chapter backbone (settings say how it gets one)
+    # attention: the settings of the chapter run that lends its backbone (None: no chapter, the
+    # row's settings say how the encoder learns)
+    backbone: dict | None = field(default_factory=dict)
 
 
 DEFAULT = TrainConfig()
+INPUT_48 = {"resize": 56, "crop": 48}  # the input of the course before these defaults
+LONGER = {"pretrain_epochs": DEFAULT.pretrain_epochs * 2}
+PAIRS = {"pretrain_pairs": 256}
+# In order of what a reviewer asks first: the defaults, decoding, the attention model's parts,
+# the training budget, the input, the backbone's pretraining, and the slow encoder rows last.
 ROWS = {
     "attention": Row("attention"),
     "chapter": Row("lstm"),
-    # decoding
     "attention, beam 3": Row("attention", beam=3),
     "chapter, beam 3": Row("lstm", beam=3),
-    "attention, beam 3, length penalty 1": Row("attention", beam=3, length_penalty=1.0),
-    # the attention model
-    "attention, no gate": Row("attention", {"gate": False}),
     "attention, no positions": Row("attention", {"places": False}),
+    "attention, no gate": Row("attention", {"gate": False}),
     "attention, penalty 1": Row("attention", {"attention_penalty": 1.0}),
-    "attention, grid 3": Row("attention", {"grid": 3}),
-    "attention, attention size 256": Row("attention", {"attention_size": 256}),
-    "attention, hidden 256": Row("attention", {"hidden_size": 256, "embedding_size": 256}),
-    # the training budget, for both
-    "attention, half the epochs": Row("attention", {"epochs": DEFAULT.epochs // 2}),
     "attention, twice the epochs": Row("attention", {"epochs": DEFAULT.epochs * 2}),
     "chapter, twice the epochs": Row("lstm", {"epochs": DEFAULT.epochs * 2}),
+    "attention, pretraining twice as long": Row("attention", backbone=LONGER),
+    "chapter, pretraining twice as long": Row("lstm", LONGER),
+    "attention, input 48": Row("attention", INPUT_48, backbone=INPUT_48),
+    "chapter, input 48": Row("lstm", INPUT_48),
+    "attention, hidden 256": Row("attention", {"hidden_size": 256, "embedding_size": 256}),
+    "attention, grid 4": Row("attention", {"grid": 4}),
     "attention, lr / 2": Row("attention", {"lr": DEFAULT.lr / 2}),
-    "chapter, hidden 256": Row("lstm", {"hidden_size": 256, "embedding_size": 256}),
-    # the input
-    "attention, input 64": Row("attention", {"resize": 72, "crop": 64}),
-    "chapter, input 64": Row("lstm", {"resize": 72, "crop": 64}),
+    "attention, word pairs in pretraining": Row("attention", backbone=PAIRS),
+    "chapter, word pairs in pretraining": Row("lstm", PAIRS),
+    "attention, beam 3, length penalty 1": Row("attention", beam=3, length_penalty=1.0),
+    "attention, half the epochs": Row("attention", {"epochs": DEFAULT.epochs // 2}),
+    "attention, attention size 256": Row("attention", {"attention_size": 256}),
     # the encoder: frozen pretrained features (the rows above), fine-tuned, or learned from captions
     "attention, fine-tuned encoder": Row("attention", {"freeze": False}),
-    "attention, encoder from scratch": Row(
-        "attention", {"freeze": False, "pretrain_epochs": 0}, own_backbone=True
+    "attention, encoder from captions alone": Row(
+        "attention", {"freeze": False, "pretrain_epochs": 0}, backbone=None
     ),
 }
 
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW")
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+p.add_argument("--dataset", default="tiny", help="a tiny COCO: its objects file is the truth")
 p.add_argument("--list", action="store_true", help="print the rows and their settings, then stop")
 p.add_argument("--no-record", action="store_true", help="print only; leave the results file alone")
+p.add_argument(
+    "--base",
+    action="append",
+    default=[],
+    metavar="NAME=VALUE",
+    help="a setting changed for every row, e.g. epochs=1 (a quick look; its rows are not the defaults')",
+)
+p.add_argument(
+    "--results", type=Path, default=None, help="results folder (default: benchmarks/results)"
+)
 args = p.parse_args()
+BASE = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.base)}
 if args.list:
     for name, row in ROWS.items():
         print(f"{name}: {row}")
     raise SystemExit(0)
-val = dataset_split("tiny", "val")
+val = dataset_split(args.dataset, "val")
+GROUPS = ("one shape", "two shapes", "grayscale")
 SKIP = ("METEOR", "ROUGE_L", "SPICE")  # BLEU-4 and CIDEr are asked for; the others are slow
 
 
 def slug(name: str) -> str:
-    """A folder name for a row: "attention, lr / 2" -> "attention-lr-2"."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    """A folder name: "chapter, lr / 2" -> "chapter-lr-2"."""
+    return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-")
+
+
+def run_folder(model: str, settings: dict) -> Path:
+    """One folder per model and settings: rows that differ only in decoding share a run, and an
+    attention row's backbone is the chapter row with the same settings."""
+    # Quick looks (--base) keep runs of their own: never mixed with the defaults' runs.
+    folder = data_dir() / "checkpoints" / "-".join(["ablation", *map(slug, args.base)])
+    name = "chapter" if model == "lstm" else model
+    return folder / slug(" ".join([name, *(f"{k} {v}" for k, v in sorted(settings.items()))]))
 
 
 def seconds_of(best) -> dict:
@@ -103,22 +134,22 @@ def seconds_of(best) -> dict:
     }
 
 
-def train_row(name: str, row: Row, seed: int) -> tuple:
+def train_row(row: Row, seed: int) -> tuple:
     """The row's model for one seed (trained now or reused) and what its training cost."""
-    folder = data_dir() / "checkpoints" / "ablation"
-    settings = dict(row.settings)
-    backbone = None
-    if row.model == "attention" and not row.own_backbone:
-        chapter = TrainConfig(seed=seed)
-        backbone = ensure_checkpoint(chapter, folder / f"chapter-seed{seed}", progress=False)
-        settings.setdefault("weights", str(backbone))
+    base = {"dataset": args.dataset, **BASE}
+    settings = {**base, **row.settings}
+    lender = None
+    if row.model == "attention" and row.backbone is not None:
+        chapter = TrainConfig(seed=seed, **base, **row.backbone)
+        lender = ensure_checkpoint(
+            chapter, run_folder("lstm", row.backbone) / f"seed{seed}", progress=False
+        )
+        settings["weights"] = str(lender)
     cfg = TrainConfig(seed=seed, decoder=row.model, **settings).check()
-    # Decoding rows share the model of their row without the decoding.
-    trained = re.sub(r", (beam|length).*", "", name)
-    best = ensure_checkpoint(cfg, folder / f"{slug(trained)}-seed{seed}", progress=False)
+    best = ensure_checkpoint(cfg, run_folder(row.model, row.settings) / f"seed{seed}", False)
     cost = seconds_of(best)
-    if backbone is not None:
-        cost["backbone"] = sum(seconds_of(backbone).values())
+    if lender is not None:
+        cost["backbone"] = round(sum(seconds_of(lender).values()), 1)
     return best, cost, cfg
 
 
@@ -144,7 +175,7 @@ for name in args.rows:
     row = ROWS[name]
     for seed in args.seeds:
         began = time.perf_counter()
-        best, cost, cfg = train_row(name, row, seed)
+        best, cost, cfg = train_row(row, seed)
         captioner = Captioner(best, device="cpu")
         report = tiny_report(
             captioner,
@@ -160,6 +191,7 @@ for name in args.rows:
             "seed": seed,
             "model": row.model,
             "changed": row.settings,
+            "backbone": row.backbone,
             "beam": row.beam,
             "length_penalty": row.length_penalty,
             "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "weights"},
@@ -168,31 +200,23 @@ for name in args.rows:
             "wall_seconds": round(time.perf_counter() - began, 1),
         } | about_run()
         if not args.no_record:
-            record_result("attention_ablation", line, key=("row", "seed"))
+            record_result("attention_ablation", line, ("row", "seed"), args.results)
         summary.setdefault(name, []).append(line)
         groups = line["objects"]
+        pct = lambda v: "-" if v is None else f"{v:.1%}"  # noqa: E731  (None: nothing to count)
         print(
             f"{name}, seed {seed}: all right "
-            + ", ".join(
-                f"{g} {groups[g]['all_right']:.1%}"
-                for g in ("one shape", "two shapes", "grayscale")
-            )
-            + f"; CHAIR-i {groups['all']['chair_i']:.1%}"
-            + (f"; pointing {line['pointing']['hit']:.1%}" if "pointing" in line else "")
+            + ", ".join(f"{g} {pct(groups[g]['all_right'])}" for g in GROUPS)
+            + f"; CHAIR-i {pct(groups['all']['chair_i'])}"
+            + (f"; pointing {pct(line['pointing']['hit'])}" if "pointing" in line else "")
             + f"; failures {line['failures']}; {sum(cost.values()):.0f} s to train",
             flush=True,
         )
 
 for name, lines in summary.items():
-    mean = {
-        g: statistics.mean(x["objects"][g]["all_right"] for x in lines)
-        for g in ("one shape", "two shapes", "grayscale")
-    }
-    spread = {
-        g: max(x["objects"][g]["all_right"] for x in lines)
-        - min(x["objects"][g]["all_right"] for x in lines)
-        for g in mean
-    }
+    values = {g: [x["objects"][g]["all_right"] or 0.0 for x in lines] for g in GROUPS}
+    mean = {g: round(statistics.mean(v), 3) for g, v in values.items()}
+    spread = {g: round(max(v) - min(v), 3) for g, v in values.items()}
     print(
         json.dumps(
             {

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers.evaluate.measured import measured_rows, measured_values
+from helpers.plots.ablation import plot_ablation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -62,3 +66,59 @@ def test_real_photos_speed_projects_every_stage():
     minutes = result["projected_minutes_here"]
     assert minutes["features_resnet50"] > minutes["features_resnet18"] > 0
     assert set(result["estimated_minutes_8_cores"]) == set(minutes)
+
+
+QUICK = ["embedding_size=16", "hidden_size=16", "attention_size=8", "resize=40", "crop=32"]
+QUICK += ["batch_size=16", "epochs=1", "pretrain_epochs=1", "views=1"]
+
+
+def test_the_attention_ablation_writes_a_row_per_row_and_seed(small_coco, tmp_path):
+    rows = ["attention", "chapter", "attention, beam 3", "attention, no gate"]
+    cmd = [sys.executable, "benchmarks/attention_ablation.py", "--dataset", str(small_coco)]
+    cmd += ["--rows", *rows, "--seeds", "0", "1", "--results", str(tmp_path)]
+    cmd += [f"--base={b}" for b in QUICK]
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+    written = measured_rows("attention_ablation", tmp_path)
+    assert [(r["row"], r["seed"]) for r in written] == [(r, s) for r in rows for s in (0, 1)]
+    for r in written:
+        groups = r["objects"]
+        assert groups["all"]["images"] == 20
+        assert 0 <= groups["all"]["all_right"] <= 1
+        wrong = round((1 - groups["all"]["all_right"]) * 20)
+        assert sum(r["failures"].values()) == wrong  # every wrong caption has one kind
+        assert ("pointing" in r) == (r["model"] == "attention")
+        assert r["config"]["epochs"] == 1 and r["train_seconds"]["epochs"] > 0
+    by = {(r["row"], r["seed"]): r for r in written}
+    assert by["attention, no gate", 0]["config"]["gate"] is False
+    assert by["attention, beam 3", 0]["beam"] == 3 and by["attention", 0]["beam"] == 1
+    # The beam row decodes the attention row's model: the same training, other captions.
+    assert by["attention, beam 3", 0]["train_seconds"] == by["attention", 0]["train_seconds"]
+    figure = plot_ablation(
+        measured_values(
+            "attention_ablation", {"two shapes": "objects/two shapes/all_right"}, folder=tmp_path
+        ),
+        targets={"two shapes": 0.95},
+    )
+    assert len(figure.axes[0].patches) == len(rows)
+
+
+def test_the_video_ablation_scores_captions_and_actions_per_row_and_seed(small_coco, tmp_path):
+    from helpers.data.tiny_video import generate_tiny_video
+
+    video = generate_tiny_video(tmp_path / "video", seed=1, n_train=16, n_val=6, progress=False)
+    rows = ["attention, 8 frames", "chapter's decoder, middle frame", "LRCN actions, 8 frames"]
+    cmd = [sys.executable, "benchmarks/video_ablation.py", "--dataset", str(video)]
+    cmd += ["--images", str(small_coco), "--rows", *rows, "--seeds", "0"]
+    cmd += ["--results", str(tmp_path), "--base=threshold=2", *(f"--base={b}" for b in QUICK)]
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data"), "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+    written = {r["row"]: r for r in measured_rows("video_ablation", tmp_path)}
+    assert list(written) == rows
+    attention = written["attention, 8 frames"]
+    assert attention["config"]["decoder"] == "attention" and attention["config"]["grid"] == 4
+    assert attention["clips"] == 6 and 0 <= attention["both right, two actors"] <= 1
+    assert written["chapter's decoder, middle frame"]["config"]["frames"] == 1
+    lrcn = written["LRCN actions, 8 frames"]
+    assert 0 <= lrcn["accuracy"] <= 1 and "both right" not in lrcn
+    assert lrcn["backbone_seconds"] == attention["backbone_seconds"]  # one chapter run for both

@@ -35,7 +35,7 @@ def generator_main(
             f"--{key.replace('_', '-')}",
             type=arg(non_negative),
             default=defaults[key],
-            help=f"{split} {units} with two shapes, added after the mixed ones",
+            help=f"{split} {units} with two shapes in each, added after the mixed ones",
         )
     p.add_argument(
         "--force", action="store_true", help="regenerate even if an identical one exists"

@@ -17,15 +17,15 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from helpers.data.generated import generated_folder, generator_main, generator_params
+from helpers.data.generated import extra_counts, generated_folder, generator_main, generator_params
 from helpers.data.paths import data_dir
 from helpers.errors import run_cli
 from helpers.files import write_json
 
 MANIFEST = "tiny_video.json"
 ANNOTATIONS = "videodatainfo.json"  # MSR-VTT's train_val_videodatainfo.json, in miniature
-VERSION = 1
-DEFAULTS = {"seed": 0, "n_train": 600, "n_val": 150}
+VERSION = 2
+DEFAULTS = {"seed": 0, "n_train": 600, "n_val": 150, "train_pairs": 400, "val_pairs": 100}
 # 128 x 128 pixels, 8 frames a second. At 64 pixels the encoder read the padding of the chroma
 # rows (32 bytes), and the files changed from run to run; 64-byte rows need none.
 SIZE, FPS = 128, 8
@@ -125,11 +125,12 @@ def _actor(rng: random.Random, x: float, y: float, radius: float, actions: list[
     return Actor(shape, color, action, new, x, y, radius)
 
 
-def scene(rng: random.Random) -> tuple[list[Actor], str, int]:
-    """What a clip shows: one or two actors, the background, and the number of frames."""
+def scene(rng: random.Random, pair: bool = False) -> tuple[list[Actor], str, int]:
+    """What a clip shows: one or two actors (`pair`: two), the background, and the number of
+    frames."""
     background = rng.choice(list(BACKGROUNDS))
     frames = rng.randint(8, 16)
-    if rng.random() < 0.7:
+    if not pair and rng.random() < 0.7:
         x, y = rng.uniform(0.42, 0.58), rng.uniform(0.42, 0.58)
         return [_actor(rng, x, y, rng.uniform(0.18, 0.21), list(ACTIONS))], background, frames
     # Two actors, one per half; each moves only along its half, so they never meet.
@@ -205,11 +206,15 @@ def write_mp4(path: Path, frames: list[Image.Image], fps: int = FPS) -> None:
             container.mux(packet)
 
 
-def _write_split(out: Path, split: str, n: int, first: int, seed: int, progress: bool) -> tuple:
+def _write_split(
+    out: Path, split: str, n: int, pairs: int, first: int, seed: int, progress: bool
+) -> tuple:
+    """`n` mixed clips, then `pairs` clips of two actors (more to learn binding from and to
+    measure it on); the mixed clips keep their seeds whatever `pairs` is."""
     videos, sentences = [], []
-    for k in tqdm(range(n), desc=f"tiny video {split}", unit="clip", disable=not progress):
-        rng = random.Random(f"{seed}-{split}-{k}")
-        actors, background, frames = scene(rng)
+    for k in tqdm(range(n + pairs), desc=f"tiny video {split}", unit="clip", disable=not progress):
+        rng = random.Random(f"{seed}-{split}-{k}" if k < n else f"{seed}-{split}-pair-{k - n}")
+        actors, background, frames = scene(rng, pair=k >= n)
         noise = np.random.default_rng([seed, first + k]).integers(-8, 9, (SIZE, SIZE, 1))
         video_id = f"video{first + k}"
         images = [render(actors, background, i / (frames - 1), noise) for i in range(frames)]
@@ -240,15 +245,19 @@ def generate_tiny_video(
     n_val: int = 150,
     force: bool = False,
     progress: bool = True,
+    train_pairs: int = 0,
+    val_pairs: int = 0,
 ) -> Path:
     """Write the tiny video set to `out`; keep an identical one, replace only a folder we wrote."""
     out = Path(out)
     params = generator_params(__file__, out, VERSION, seed, n_train=n_train, n_val=n_val)
+    params |= extra_counts(out, train_pairs=train_pairs, val_pairs=val_pairs)
 
     def write(tmp: Path) -> dict:
         (tmp / "videos").mkdir()
-        train = _write_split(tmp, "train", n_train, 0, seed, progress)
-        val = _write_split(tmp, "validate", n_val, n_train, seed, progress)
+        train = _write_split(tmp, "train", n_train, train_pairs, 0, seed, progress)
+        first = n_train + train_pairs
+        val = _write_split(tmp, "validate", n_val, val_pairs, first, seed, progress)
         info = {"description": "Tiny video: generated shapes in MSR-VTT's layout", "year": 2016}
         data = {"info": info, "videos": train[0] + val[0], "sentences": train[1] + val[1]}
         write_json(tmp / ANNOTATIONS, data)

@@ -113,6 +113,26 @@ def _rows(name: str, where: Mapping | None, folder: str | os.PathLike | None) ->
     return rows
 
 
+def measured_values(
+    name: str,
+    paths: Mapping[str, str],
+    by: str = "row",
+    order: Sequence[str] | None = None,
+    folder: str | os.PathLike | None = None,
+) -> dict[str, dict[str, list[float]]]:
+    """Values of a results file grouped for a figure: label -> value of `by` (a row's name) -> one
+    value per seed, for each label's path; `by` values in `order` (default: as first written)."""
+    rows = measured_rows(name, folder)
+    names = list(order or dict.fromkeys(r[by] for r in rows))
+    return {
+        label: {
+            n: [v for r in rows if r.get(by) == n and (v := result_value(r, path)) is not None]
+            for n in names
+        }
+        for label, path in paths.items()
+    }
+
+
 def measured_range(
     name: str,
     path: str,

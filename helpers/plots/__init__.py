@@ -14,5 +14,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "attention": ("plot_attention", "plot_pointing_game"),
         "video": ("frame_strip", "clip_strips", "plot_confusion"),
         "autoencoder": ("plot_image_rows", "plot_codes_2d", "plot_error_histograms"),
+        "ablation": ("plot_ablation",),
     },
 )
