@@ -23,6 +23,9 @@ p.add_argument("--modes", nargs="+", choices=("in-order", "alone"), default=["in
 p.add_argument("--only", nargs="*", help="notebooks whose name starts with these, e.g. 07 11")
 p.add_argument("--timeout", type=int, default=1200, help="seconds allowed per cell")
 p.add_argument("--no-record", action="store_true", help="print only; leave the results file alone")
+p.add_argument(
+    "--results", type=Path, default=None, help="results folder (default: benchmarks/results)"
+)
 args = p.parse_args()
 paths = notebook_paths(only=args.only)
 
@@ -30,13 +33,14 @@ paths = notebook_paths(only=args.only)
 def run(path: Path, folder: Path) -> float:
     """One notebook in a fresh kernel whose data_dir is `folder`; its wall time in seconds."""
     os.environ["COURSE_DATA_DIR"] = str(folder)  # the kernel inherits it
+    (folder / "executed").mkdir(parents=True, exist_ok=True)
     return run_notebook(path, folder / "executed", {}, args.timeout)
 
 
 def record(row: dict) -> None:
     row = {"benchmark": "course_time", **row} | about_run()
     if not args.no_record:
-        record_result("course_time", row, key=("mode", "notebook"))
+        record_result("course_time", row, ("mode", "notebook"), args.results)
     print(f"{row['mode']}: {row['notebook']} {row['seconds']:.1f} s", flush=True)
 
 

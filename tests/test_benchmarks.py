@@ -122,3 +122,15 @@ def test_the_video_ablation_scores_captions_and_actions_per_row_and_seed(small_c
     lrcn = written["LRCN actions, 8 frames"]
     assert 0 <= lrcn["accuracy"] <= 1 and "both right" not in lrcn
     assert lrcn["backbone_seconds"] == attention["backbone_seconds"]  # one chapter run for both
+
+
+def test_the_course_benchmark_times_each_notebook_from_an_empty_data_dir(tmp_path):
+    cmd = [sys.executable, "benchmarks/course_time.py", "--only", "00", "--results", str(tmp_path)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+    rows = measured_rows("course_time", tmp_path)
+    assert [(r["mode"], r["notebook"]) for r in rows] == [
+        ("in-order", "00_setup"),
+        ("alone", "00_setup"),
+    ]
+    assert all(r["seconds"] > 0 for r in rows)

@@ -355,3 +355,37 @@ def test_a_weights_file_named_relative_or_in_full_is_the_same_run(tmp_path, monk
     relative, full = TrainConfig(weights="w.pth"), TrainConfig(weights=str(tmp_path / "w.pth"))
     assert relative.weights == full.weights == str((tmp_path / "w.pth").resolve())
     assert TrainConfig(weights="IMAGENET1K_V1").weights == "IMAGENET1K_V1"  # a name stays a name
+
+
+def test_pretraining_can_also_name_the_commonest_word_pairs(small_coco, small_config, tmp_path):
+    from itertools import pairwise
+
+    from helpers.data.images import eval_transform
+    from helpers.data.vocabulary import build_vocabulary, tokenize
+    from helpers.train.data import image_captions
+    from helpers.train.pretrain import WordsInImage
+
+    cfg = small_config(small_coco, threshold=1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_DATA_DIR", str(tmp_path))
+        vocab = build_vocabulary(cfg.data.split("train").annotations, threshold=1)
+        captions = image_captions(cfg, vocab, "train")
+    words = WordsInImage(captions, eval_transform(cfg.crop))
+    pairs = WordsInImage(captions, eval_transform(cfg.crop), pairs=6)
+    n = len(vocab)
+    assert words.targets.shape == (60, n) and pairs.targets.shape == (60, n + 6)
+    assert torch.equal(pairs.targets[:, :n], words.targets)  # the words are as before
+    for k, (a, b) in enumerate(pairs.pairs):
+        assert min(a, b) >= 4  # no <pad>, <start>, <end> or <unk>
+        pair = (vocab.id_to_word[a], vocab.id_to_word[b])
+        said = [
+            any(pair in pairwise(tokenize(t)) for t in captions.captions(i))
+            for i in captions.image_ids
+        ]
+        assert pairs.targets[:, n + k].tolist() == [float(s) for s in said]
+    image, target = pairs[0]
+    assert image.shape == (3, cfg.crop, cfg.crop) and target.shape == (n + 6,)
+    # Asked for enough pairs, the targets include each colour with its shape: what binds them.
+    many = WordsInImage(captions, eval_transform(cfg.crop), pairs=1000).pairs
+    named = {(vocab.id_to_word[a], vocab.id_to_word[b]) for a, b in many}
+    assert any((c, s) in named for c in ("red", "blue", "green") for s in ("circle", "square"))

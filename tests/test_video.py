@@ -211,3 +211,25 @@ def test_frame_features_are_cached_per_clip(tiny, tmp_path, capsys):
     assert torch.equal(again, features) and capsys.readouterr().out == ""
     more = ensure_clip_features(path, backbone, "small", items, t=6, progress=False)
     assert more.shape == (6, 6, 512) and "stale (other views" in capsys.readouterr().out
+
+
+def test_more_pairs_add_two_actor_clips_after_the_mixed_ones(tmp_path):
+    from helpers.data.tiny_video import ANNOTATIONS
+
+    plain = generate_tiny_video(tmp_path / "a", seed=4, n_train=6, n_val=3, progress=False)
+    more = generate_tiny_video(
+        tmp_path / "b", seed=4, n_train=6, n_val=3, train_pairs=4, val_pairs=2, progress=False
+    )
+    old = json.loads((plain / ANNOTATIONS).read_text())["videos"]
+    new = json.loads((more / ANNOTATIONS).read_text())["videos"]
+    for split, n, pairs in (("train", 6, 4), ("validate", 3, 2)):
+        before = [v for v in old if v["split"] == split]
+        after = [v for v in new if v["split"] == split]
+        assert len(after) == n + pairs
+        # The mixed clips show what they showed; the added ones show two actors each.
+        assert [v["actions"] for v in after[:n]] == [v["actions"] for v in before]
+        assert all(len(v["actions"]) == 2 for v in after[n:])
+    train = [v for v in new if v["split"] == "train"]
+    assert (more / "videos" / f"{train[0]['video_id']}.mp4").read_bytes() == (
+        plain / "videos" / f"{train[0]['video_id']}.mp4"
+    ).read_bytes()
