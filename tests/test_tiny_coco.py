@@ -159,12 +159,16 @@ def test_cli_writes_dataset(tmp_path):
             "4",
             "--val",
             "2",
+            "--train-pairs",
+            "0",
+            "--val-pairs",
+            "1",
         ],
         capture_output=True,
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert len(list((out / "val2014").iterdir())) == 2
+    assert len(list((out / "val2014").iterdir())) == 2 + 1
 
 
 def test_object_scores_need_exactly_the_right_colours_and_shapes():
