@@ -115,13 +115,15 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-")
 
 
-def run_folder(model: str, settings: dict) -> Path:
-    """One folder per model and settings: rows that differ only in decoding share a run, and an
-    attention row's backbone is the chapter row with the same settings."""
+def run_folder(model: str, settings: dict, backbone: dict | None = None) -> Path:
+    """One folder per model, settings and lent backbone: rows that differ only in decoding share
+    a run, and an attention row's backbone is the chapter row with the same settings."""
     # Quick looks (--base) keep runs of their own: never mixed with the defaults' runs.
     folder = data_dir() / "checkpoints" / "-".join(["ablation", *map(slug, args.base)])
-    name = "chapter" if model == "lstm" else model
-    return folder / slug(" ".join([name, *(f"{k} {v}" for k, v in sorted(settings.items()))]))
+    words = ["chapter" if model == "lstm" else model]
+    words += [f"{k} {v}" for k, v in sorted(settings.items())]
+    words += [f"backbone {k} {v}" for k, v in sorted((backbone or {}).items())]
+    return folder / slug(" ".join(words))
 
 
 def seconds_of(best) -> dict:
@@ -146,7 +148,8 @@ def train_row(row: Row, seed: int) -> tuple:
         )
         settings["weights"] = str(lender)
     cfg = TrainConfig(seed=seed, decoder=row.model, **settings).check()
-    best = ensure_checkpoint(cfg, run_folder(row.model, row.settings) / f"seed{seed}", False)
+    folder = run_folder(row.model, row.settings, row.backbone)
+    best = ensure_checkpoint(cfg, folder / f"seed{seed}", progress=False)
     cost = seconds_of(best)
     if lender is not None:
         cost["backbone"] = round(sum(seconds_of(lender).values()), 1)

@@ -74,6 +74,7 @@ QUICK += ["batch_size=16", "epochs=1", "pretrain_epochs=1", "views=1"]
 
 def test_the_attention_ablation_writes_a_row_per_row_and_seed(small_coco, tmp_path):
     rows = ["attention", "chapter", "attention, beam 3", "attention, no gate"]
+    rows += ["attention, word pairs in pretraining"]
     cmd = [sys.executable, "benchmarks/attention_ablation.py", "--dataset", str(small_coco)]
     cmd += ["--rows", *rows, "--seeds", "0", "1", "--results", str(tmp_path)]
     cmd += [f"--base={b}" for b in QUICK]
@@ -94,6 +95,23 @@ def test_the_attention_ablation_writes_a_row_per_row_and_seed(small_coco, tmp_pa
     assert by["attention, beam 3", 0]["beam"] == 3 and by["attention", 0]["beam"] == 1
     # The beam row decodes the attention row's model: the same training, other captions.
     assert by["attention, beam 3", 0]["train_seconds"] == by["attention", 0]["train_seconds"]
+    # A row that changes the lent backbone trains its own chapter run and its own attention run.
+    pairs = by["attention, word pairs in pretraining", 0]
+    assert pairs["backbone"] == {"pretrain_pairs": 256}
+    assert pairs["train_seconds"]["backbone"] != by["attention", 0]["train_seconds"]["backbone"]
+    runs = (
+        tmp_path
+        / "data"
+        / "checkpoints"
+        / "-".join(["ablation", *(b.replace("=", "-").replace("_", "-") for b in QUICK)])
+    )
+    assert {p.name for p in runs.iterdir()} == {
+        "attention",
+        "chapter",
+        "attention-gate-false",
+        "chapter-pretrain-pairs-256",
+        "attention-backbone-pretrain-pairs-256",
+    }
     figure = plot_ablation(
         measured_values(
             "attention_ablation", {"two shapes": "objects/two shapes/all_right"}, folder=tmp_path
