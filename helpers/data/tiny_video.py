@@ -2,7 +2,8 @@
 MP4 (H.264) files in MSR-VTT's layout, with five captions and an action label per object.
 
 One frame cannot tell the actions apart: a clip's middle frame looks the same whether the shape
-moves left or right, up or down, grows or shrinks, spins or stays still. The same seed gives
+moves left or right, up or down, grows or shrinks, spins or stays still. After the mixed clips each
+split has more clips of two shapes: telling which shape does what is the hard part. The same seed gives
 byte-identical files (one encoder thread, no timestamps in the files).
 """
 
