@@ -33,6 +33,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "people_report",
             "describe_objects",
             "object_verdict",
+            "failure_kind",
+            "failure_counts",
             "objects_table",
             "object_scores",
             "object_scores_by_count",
@@ -60,6 +62,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "result_value",
             "measured_range",
             "measured_table",
+            "measured_values",
         ),
     },
 )

@@ -121,12 +121,20 @@ def measured_values(
     folder: str | os.PathLike | None = None,
 ) -> dict[str, dict[str, list[float]]]:
     """Values of a results file grouped for a figure: label -> value of `by` (a row's name) -> one
-    value per seed, for each label's path; `by` values in `order` (default: as first written)."""
+    value per seed, for each label's path; `by` values in `order` (default: as first written).
+    A row without a path (the pointing game of a model without attention) gives none."""
     rows = measured_rows(name, folder)
     names = list(order or dict.fromkeys(r[by] for r in rows))
+
+    def value(row: Mapping, path: str) -> object:
+        try:
+            return result_value(row, path)
+        except CourseError:
+            return None
+
     return {
         label: {
-            n: [v for r in rows if r.get(by) == n and (v := result_value(r, path)) is not None]
+            n: [v for r in rows if r.get(by) == n and (v := value(r, path)) is not None]
             for n in names
         }
         for label, path in paths.items()

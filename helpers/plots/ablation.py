@@ -22,7 +22,7 @@ def plot_ablation(
     each measure's target."""
     names = list(dict.fromkeys(name for per_row in values.values() for name in per_row))
     fig, axes = plt.subplots(
-        1, len(values), figsize=(3.3 * len(values) + 3.2, 0.42 * len(names) + 1.4), sharey=True
+        1, len(values), figsize=(2.1 * len(values) + 3.0, 0.4 * len(names) + 1.3), sharey=True
     )
     axes = [axes] if len(values) == 1 else list(axes)
     for ax, (label, per_row) in zip(axes, values.items(), strict=True):
@@ -34,12 +34,12 @@ def plot_ablation(
             ax.barh(y, mean, color="#9dc3e6" if y else "#f4b183", height=0.7)
             ax.plot([min(seeds), max(seeds)], [y, y], color="black", lw=1.5)
             ax.plot(seeds, [y] * len(seeds), "o", color="black", ms=3)
-            ax.text(1.01, y, f"{mean:.0%}", va="center", fontsize=FONT_SIZE - 1)
+            ax.text(1.03, y, f"{mean:.1%}", va="center", fontsize=FONT_SIZE - 1)
         if targets and label in targets:
             ax.axvline(targets[label], color="#c00000", ls="--", lw=1.2)
-        ax.set_xlim(0, 1.12)
+        ax.set_xlim(0, 1.38)
         ax.set_xticks([0, 0.5, 1])
-        ax.set_xticklabels(["0%", "50%", "100%"])
+        ax.set_xticklabels(["0", "50%", "100%"])
         ax.set_title(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(names)))
