@@ -17,12 +17,13 @@ from helpers.evaluate.measured import (
     measured_range,
     measured_rows,
     measured_table,
+    measured_values,
     record_result,
     result_value,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-QUOTES = ("measured_table(", "measured_range(", "measured_rows(")
+QUOTES = ("measured_table(", "measured_range(", "measured_rows(", "measured_values(")
 
 
 def test_rows_are_written_one_by_one_and_a_rerun_replaces_its_row(tmp_path):
@@ -92,9 +93,14 @@ def test_the_committed_results_files_are_rows_of_default_runs():
     for path in files:
         rows = measured_rows(path.stem)
         assert rows, f"{path}: empty"
-        # a run is its variant and seed; the speed benchmarks' rows are one per variant, no seed
-        runs = [(r.get("variant"), r.get("seed")) for r in rows]
-        assert all(run != (None, None) for run in runs), f"{path}: a row names no run"
+        # a run is its variant (an ablation's row, the course's notebook and mode) and seed; the
+        # speed benchmarks' rows are one per variant, no seed
+        names = ("variant", "row", "notebook")
+        runs = [
+            (next((r[k] for k in names if k in r), None), r.get("mode"), r.get("seed"))
+            for r in rows
+        ]
+        assert all(run != (None, None, None) for run in runs), f"{path}: a row names no run"
         assert len(runs) == len(set(runs)), f"{path}: one run twice"
         for row in rows:
             assert row["benchmark"] == path.stem and row["commit"] and row["date"]
@@ -164,3 +170,20 @@ def test_rows_of_different_settings_are_named_by_them_without_a_range(tmp_path):
         ["variant", "default", "124"],
         ["variant", "size", "224", "141"],
     ]
+
+
+def test_values_for_a_figure_are_grouped_by_row_and_skip_what_a_row_lacks(tmp_path):
+    for row, seed, hit in (("attention", 0, 0.9), ("chapter", 0, None), ("attention", 1, 0.8)):
+        line = {"row": row, "seed": seed, "objects": {"two": seed / 10}}
+        record_result(
+            "ablate", line | ({"pointing": {"hit": hit}} if hit else {}), ("row", "seed"), tmp_path
+        )
+    values = measured_values(
+        "ablate", {"two": "objects/two", "pointing": "pointing/hit"}, folder=tmp_path
+    )
+    assert values == {
+        "two": {"attention": [0.0, 0.1], "chapter": [0.0]},
+        "pointing": {"attention": [0.9, 0.8], "chapter": []},
+    }
+    order = measured_values("ablate", {"two": "objects/two"}, order=["chapter"], folder=tmp_path)
+    assert order == {"two": {"chapter": [0.0]}}
