@@ -165,14 +165,16 @@ def test_both_tasks_train_and_store_their_video_settings(runs, tiny, monkeypatch
     assert "square" in caption_words or "circle" in caption_words
 
 
-def test_attention_on_video_looks_at_places_each_with_all_its_frames(runs, monkeypatch):
+def test_attention_on_video_looks_at_places_each_with_all_its_frames(runs, monkeypatch, capsys):
     monkeypatch.setenv("COURSE_DATA_DIR", str(runs["data"]))
     cfg = runs["configs"]["attention"]
     cache = feature_cache_path(cfg, "val")
     assert cache.name.endswith("_grid_t4_motion.pt") and cache.is_file()
     model = VideoModel(runs["attention"], "cpu")
+    capsys.readouterr()
     items, said = describe_split(model, "val")
     assert len(said) == 6 and all(isinstance(s, str) and "<" not in s for s in said)
+    assert capsys.readouterr().out == ""  # the training's cache of tubes, read as it is
     cached = torch.load(cache, weights_only=True)["features"]
     one = model.features(items[1].path)
     channels = model.encoder.out_features

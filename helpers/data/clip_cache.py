@@ -85,6 +85,8 @@ def ensure_clip_features(
         "motion": motion,
         "images_sha256": images_digest([i.path for i in items]),
     }
+    if output != "vector":  # one row per place of the grid, not per frame
+        key["leading"] = [len(items), key["shape"][0]]
     features, why = read_cache(path, key)
     if features is not None:
         return features

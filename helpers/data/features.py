@@ -137,7 +137,10 @@ def read_cache(path: Path, key: dict) -> tuple[torch.Tensor | None, str]:
     if stored_key != key:
         what = [k for k in key if stored_key.get(k) != key[k]] or ["format"]
         return None, f"stale (other {', '.join(what)})"
-    if features.shape[:2] != (key["images"], key["views"]):
+    # Rows and what each row holds first: views of an image, frames of a clip, or the places
+    # of a clip's grid (each a tube of its frames), as the key says.
+    leading = tuple(key.get("leading") or (key["images"], key["views"]))
+    if tuple(features.shape[: len(leading)]) != leading:
         return None, f"truncated ({tuple(features.shape)} for {key['images']} images)"
     return features, ""
 

@@ -1,7 +1,7 @@
 """The tiny COCO: a small, generated dataset of coloured shapes in the official COCO captions layout.
 
 Each image holds one or two shapes (circle, square, triangle, star) of six colours, of two sizes,
-in one of five places, on a plain or textured background; a few are grayscale, as in real COCO.
+in one of five places, on a plain or textured background; some are grayscale, as in real COCO.
 After the mixed images each split has more two-shape images (a quarter of them grayscale): naming
 two objects, each with its own colour, is the hard part, and it needs enough pictures to learn
 and to measure.

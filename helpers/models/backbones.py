@@ -124,7 +124,7 @@ def _read_weights(path: Path, name: str) -> tuple[dict, bool]:
 def grid_features(backbone: nn.Module, images: torch.Tensor, grid: int = 0) -> torch.Tensor:
     """The backbone's last feature map before pooling, as L = H x W vectors: (B, L, C).
 
-    The small CNN stops before its last max-pool (6x6 at a 48 px crop); a ResNet before its
+    The small CNN stops before its last max-pool (8x8 at a 64 px crop); a ResNet before its
     average pool (7x7 at 224 px). `grid` > 0 pools the map to grid x grid (14 for real COCO, as
     the reference implementations do).
     """
