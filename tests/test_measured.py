@@ -17,13 +17,20 @@ from helpers.evaluate.measured import (
     measured_range,
     measured_rows,
     measured_table,
+    measured_means,
     measured_values,
     record_result,
     result_value,
 )
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-QUOTES = ("measured_table(", "measured_range(", "measured_rows(", "measured_values(")
+QUOTES = (
+    "measured_table(",
+    "measured_range(",
+    "measured_rows(",
+    "measured_values(",
+    "measured_means(",
+)
 
 
 def test_rows_are_written_one_by_one_and_a_rerun_replaces_its_row(tmp_path):
@@ -187,3 +194,25 @@ def test_values_for_a_figure_are_grouped_by_row_and_skip_what_a_row_lacks(tmp_pa
     }
     order = measured_values("ablate", {"two": "objects/two"}, order=["chapter"], folder=tmp_path)
     assert order == {"two": {"chapter": [0.0]}}
+
+
+def test_an_ablation_table_gives_each_row_its_mean_and_range_over_seeds(tmp_path):
+    for row, seed, hit in (("attention", 0, 0.9), ("chapter", 0, None), ("attention", 1, 0.8)):
+        line = {"row": row, "seed": seed, "objects": {"two": 0.5 + seed / 10}}
+        record_result(
+            "ablate", line | ({"pointing": {"hit": hit}} if hit else {}), ("row", "seed"), tmp_path
+        )
+    table = measured_means(
+        "ablate", {"two shapes": "objects/two", "pointing": "pointing/hit"}, folder=tmp_path
+    )
+    head, attention, chapter = table.splitlines()
+    assert head.split() == ["two", "shapes", "pointing", "seeds"]
+    assert attention.split() == [
+        "attention",
+        "55.0%",
+        "(50.0%-60.0%)",
+        "85.0%",
+        "(80.0%-90.0%)",
+        "2",
+    ]
+    assert chapter.split() == ["chapter", "50.0%", "-", "1"]

@@ -63,6 +63,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "measured_range",
             "measured_table",
             "measured_values",
+            "measured_means",
         ),
     },
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import statistics
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -139,6 +140,43 @@ def measured_values(
         }
         for label, path in paths.items()
     }
+
+
+def measured_means(
+    name: str,
+    columns: Mapping[str, str] | Iterable[tuple[str, str, str]],
+    by: str = "row",
+    order: Sequence[str] | None = None,
+    folder: str | os.PathLike | None = None,
+) -> str:
+    """An ablation's results, one line per value of `by` (a row of the ablation, in `order` or as
+    first written): each column's mean over that row's seeds with its lowest and highest seed,
+    and how many seeds. `columns` as measured_table's; "-" where a row has no such number."""
+    specs = [(h, p, "{:.1%}") for h, p in columns.items()] if isinstance(columns, Mapping) else []
+    specs = specs or [tuple(c) for c in columns]
+    values = measured_values(name, {h: p for h, p, _ in specs}, by, order, folder)
+    names = list(next(iter(values.values())))
+    cells = []
+    for n in names:
+        line = []
+        for heading, _, fmt in specs:
+            seeds = values[heading][n]
+            mean = statistics.mean(seeds) if seeds else None
+            low, high = (_format(min(seeds), fmt), _format(max(seeds), fmt)) if seeds else ("", "")
+            line.append(
+                f"{_format(mean, fmt)} ({low}-{high})" if len(seeds) > 1 else _format(mean, fmt)
+            )
+        counts = {len(values[h][n]) for h, _, _ in specs} - {0}
+        cells.append([*line, "/".join(map(str, sorted(counts))) or "0"])
+    headings = [h for h, _, _ in specs] + ["seeds"]
+    width = max(len(n) for n in names)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headings)]
+    lines = [" " * width + "".join(f"  {h:>{w}s}" for h, w in zip(headings, widths, strict=True))]
+    for label, row in zip(names, cells, strict=True):
+        lines.append(
+            f"{label:{width}s}" + "".join(f"  {c:>{w}s}" for c, w in zip(row, widths, strict=True))
+        )
+    return "\n".join(lines)
 
 
 def measured_range(
