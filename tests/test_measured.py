@@ -14,10 +14,10 @@ import pytest
 from helpers.errors import CourseError
 from helpers.evaluate.measured import (
     RESULTS,
+    measured_means,
     measured_range,
     measured_rows,
     measured_table,
-    measured_means,
     measured_values,
     record_result,
     result_value,
