@@ -8,7 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from helpers.evaluate.measured import measured_table
+from helpers.evaluate.measured import measured_means, measured_table
+from helpers.evaluate.objects import FAILURES
 from helpers.files import atomic_path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -235,6 +236,39 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measur
         "ms per photo, one process; mean difference from the full decode, grey levels",
         SETTINGS,
     ),
+    "attention_ablation": (
+        "attention_ablation",
+        [
+            ("two shapes", "objects/two shapes/all_right", PERCENT),
+            ("one shape", "objects/one shape/all_right", PERCENT),
+            ("grayscale", "objects/grayscale/all_right", PERCENT),
+            ("CHAIR-i", "objects/all/chair_i", PERCENT),
+            ("pointing", "pointing/hit", PERCENT),
+            ("CIDEr", "metrics/CIDEr", METRIC),
+        ],
+        None,
+        "all objects right, greedy unless a beam is named, mean (lowest-highest seed)",
+        {"means": True},
+    ),
+    "attention_failures": (
+        "attention_ablation",
+        [(kind, f"failures/{kind}", "{:.0f}") for kind in FAILURES],
+        None,
+        "how the wrong captions of the 400 val images fail, captions per run, mean (lowest-highest seed)",
+        {"means": True},
+    ),
+    "video_ablation": (
+        "video_ablation",
+        [
+            ("two actors: both right", "both right, two actors", PERCENT),
+            ("one actor: both right", "both right, one actor", PERCENT),
+            ("actions (LRCN)", "accuracy", PERCENT),
+            ("CIDEr", "metrics/CIDEr", METRIC),
+        ],
+        None,
+        "each shape with its own colour and action, greedy, mean (lowest-highest seed)",
+        {"means": True},
+    ),
 }
 BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.S)
 
@@ -242,7 +276,11 @@ BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.
 def block(name: str) -> str:
     """The fenced table that goes between the markers of `name`."""
     results, columns, where, heading, *options = TABLES[name]
-    table = measured_table(results, columns, where=where, **(options[0] if options else {}))
+    options = dict(options[0]) if options else {}
+    if options.pop("means", False):  # an ablation: each row's mean and range over its seeds
+        table = measured_means(results, columns, **options)
+    else:
+        table = measured_table(results, columns, where=where, **options)
     return f"{heading} (benchmarks/results/{results}.jsonl):\n\n```\n{table}\n```\n"
 
 
