@@ -14,21 +14,17 @@ Run: python benchmarks/attention_ablation.py [--rows NAME ...] [--seeds 0 1 2] [
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
 import json
-import re
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from helpers.caption.captioner import Captioner
 from helpers.data.paths import data_dir
 from helpers.data.registry import dataset_split
+from helpers.evaluate.ablation import ablation_args, run_seconds, slug
 from helpers.evaluate.measured import about_run, record_result
 from helpers.evaluate.tiny import tiny_report
 from helpers.train.config import TrainConfig
@@ -83,36 +79,10 @@ ROWS = {
     ),
 }
 
-p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-p.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW")
-p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-p.add_argument("--dataset", default="tiny", help="a tiny COCO: its objects file is the truth")
-p.add_argument("--list", action="store_true", help="print the rows and their settings, then stop")
-p.add_argument("--no-record", action="store_true", help="print only; leave the results file alone")
-p.add_argument(
-    "--base",
-    action="append",
-    default=[],
-    metavar="NAME=VALUE",
-    help="a setting changed for every row, e.g. epochs=1 (a quick look; its rows are not the defaults')",
-)
-p.add_argument(
-    "--results", type=Path, default=None, help="results folder (default: benchmarks/results)"
-)
-args = p.parse_args()
-BASE = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.base)}
-if args.list:
-    for name, row in ROWS.items():
-        print(f"{name}: {row}")
-    raise SystemExit(0)
+args, BASE = ablation_args(__doc__, ROWS, "tiny")
 val = dataset_split(args.dataset, "val")
 GROUPS = ("one shape", "two shapes", "grayscale")
 SKIP = ("METEOR", "ROUGE_L", "SPICE")  # BLEU-4 and CIDEr are asked for; the others are slow
-
-
-def slug(name: str) -> str:
-    """A folder name: "chapter, lr / 2" -> "chapter-lr-2"."""
-    return re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-")
 
 
 def run_folder(model: str, settings: dict, backbone: dict | None = None) -> Path:
@@ -124,16 +94,6 @@ def run_folder(model: str, settings: dict, backbone: dict | None = None) -> Path
     words += [f"{k} {v}" for k, v in sorted(settings.items())]
     words += [f"backbone {k} {v}" for k, v in sorted((backbone or {}).items())]
     return folder / slug(" ".join(words))
-
-
-def seconds_of(best) -> dict:
-    """How long a checkpoint's run took: pretraining, the feature cache, the epochs."""
-    history = torch.load(best, map_location="cpu", weights_only=True)["history"]
-    return {
-        "pretrain": round(history.get("pretrain_seconds") or 0.0, 1),
-        "features": round(history.get("features_seconds") or 0.0, 1),
-        "epochs": round(sum(history["seconds"]), 1),
-    }
 
 
 def train_row(row: Row, seed: int) -> tuple:
@@ -150,9 +110,9 @@ def train_row(row: Row, seed: int) -> tuple:
     cfg = TrainConfig(seed=seed, decoder=row.model, **settings).check()
     folder = run_folder(row.model, row.settings, row.backbone)
     best = ensure_checkpoint(cfg, folder / f"seed{seed}", progress=False)
-    cost = seconds_of(best)
+    cost = run_seconds(best)
     if lender is not None:
-        cost["backbone"] = round(sum(seconds_of(lender).values()), 1)
+        cost["backbone"] = round(sum(run_seconds(lender).values()), 1)
     return best, cost, cfg
 
 

@@ -12,19 +12,14 @@ Run: python benchmarks/video_ablation.py [--rows NAME ...] [--seeds 0 1 2] [--li
 
 from __future__ import annotations
 
-import argparse
-import ast
 import dataclasses
 import json
-import re
 import statistics
 import time
-from pathlib import Path
-
-import torch
 
 from helpers.caption.video import VideoModel, describe_split
 from helpers.data.paths import data_dir
+from helpers.evaluate.ablation import ablation_args, run_seconds, slug
 from helpers.evaluate.measured import about_run, record_result
 from helpers.evaluate.video import action_report, caption_report
 from helpers.train.config import TrainConfig
@@ -52,47 +47,17 @@ ROWS = {  # name: the video settings (the rest: TrainConfig's defaults, the chap
 }
 SKIP = ("METEOR", "ROUGE_L", "SPICE")  # BLEU-4 and CIDEr are enough here; the others are slow
 
-p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-p.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW")
-p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-p.add_argument("--dataset", default="tiny_video", help="a video dataset (MSR-VTT layout)")
-p.add_argument(
-    "--images", default="tiny", help="the image dataset the chapter's backbone learns on"
+args, BASE = ablation_args(
+    __doc__,
+    ROWS,
+    "tiny_video",
+    {"images": ("tiny", "the image dataset the chapter's backbone learns on")},
 )
-p.add_argument("--list", action="store_true", help="print the rows and their settings, then stop")
-p.add_argument("--no-record", action="store_true", help="print only; leave the results file alone")
-p.add_argument(
-    "--base",
-    action="append",
-    default=[],
-    metavar="NAME=VALUE",
-    help="a setting changed for every row, e.g. epochs=1 (a quick look; its rows are not the defaults')",
-)
-p.add_argument(
-    "--results", type=Path, default=None, help="results folder (default: benchmarks/results)"
-)
-args = p.parse_args()
-BASE = {k: ast.literal_eval(v) for k, v in (item.split("=", 1) for item in args.base)}
-if args.list:
-    for name, settings in ROWS.items():
-        print(f"{name}: {settings}")
-    raise SystemExit(0)
-
-
-def slug(name: str) -> str:
-    """A folder name for a row: "attention, 8 frames" -> "attention-8-frames"."""
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def seconds_of(best) -> float:
-    """How long a checkpoint's run took: pretraining, the feature cache and the epochs."""
-    history = torch.load(best, map_location="cpu", weights_only=True)["history"]
-    parts = (
-        history.get("pretrain_seconds"),
-        history.get("features_seconds"),
-        sum(history["seconds"]),
-    )
-    return round(sum(x or 0.0 for x in parts), 1)
+    """How long a checkpoint's run took, in all."""
+    return round(sum(run_seconds(best).values()), 1)
 
 
 def score(model: VideoModel) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.evaluate.ablation import slug
 from helpers.evaluate.measured import measured_rows, measured_values
 from helpers.plots.ablation import plot_ablation
 
@@ -99,12 +100,7 @@ def test_the_attention_ablation_writes_a_row_per_row_and_seed(small_coco, tmp_pa
     pairs = by["attention, word pairs in pretraining", 0]
     assert pairs["backbone"] == {"pretrain_pairs": 256}
     assert pairs["train_seconds"]["backbone"] != by["attention", 0]["train_seconds"]["backbone"]
-    runs = (
-        tmp_path
-        / "data"
-        / "checkpoints"
-        / "-".join(["ablation", *(b.replace("=", "-").replace("_", "-") for b in QUICK)])
-    )
+    runs = tmp_path / "data" / "checkpoints" / "-".join(["ablation", *map(slug, QUICK)])
     assert {p.name for p in runs.iterdir()} == {
         "attention",
         "chapter",
@@ -152,3 +148,20 @@ def test_the_course_benchmark_times_each_notebook_from_an_empty_data_dir(tmp_pat
         ("alone", "00_setup"),
     ]
     assert all(r["seconds"] > 0 for r in rows)
+
+
+def test_an_ablation_command_line_takes_rows_seeds_and_quick_settings(capsys):
+    from helpers.evaluate.ablation import ablation_args
+
+    rows = {"attention": {}, "chapter, lr / 2": {"lr": 1e-3}}
+    args, base = ablation_args("An ablation.", rows, "tiny", argv=["--base", "epochs=2"])
+    assert args.rows == list(rows) and args.seeds == [0, 1, 2] and base == {"epochs": 2}
+    with pytest.raises(SystemExit):
+        ablation_args("An ablation.", rows, "tiny", argv=["--base", "epochs=two"])
+    assert "--base 'epochs=two': expected NAME=VALUE" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ablation_args("An ablation.", rows, "tiny", argv=["--rows", "attention, typo"])
+    with pytest.raises(SystemExit):
+        ablation_args("An ablation.", rows, "tiny", argv=["--list"])
+    assert "chapter, lr / 2: {'lr': 0.001}" in capsys.readouterr().out
+    assert slug("chapter, lr / 2") == "chapter-lr-2" and slug("lr 0.001") == "lr-0.001"
