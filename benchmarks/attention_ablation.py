@@ -117,19 +117,24 @@ def train_row(row: Row, seed: int) -> tuple:
 
 
 def flat(report: dict) -> dict:
-    """The numbers a row keeps: objects per group, failures, pointing, BLEU-4 and CIDEr."""
-    keep = ("images", "all_right", "precision", "recall", "chair_i")
+    """The numbers a row keeps: objects per group, the older set measure, failures, pointing
+    (bound and the older unbound game), BLEU-4 and CIDEr."""
+    keep = ("images", "all_right", "precision", "recall", "chair_i", "chair_s")
     out = {
         "objects": {
             group: {k: v for k, v in scores.items() if k in keep}
             for group, scores in report["object_report"].items()
         },
+        # colours right and shapes right as two sets: blind to which colour goes with which shape
+        "older": {group: round(s["both"], 3) for group, s in report["objects"].items()},
         "failures": report["failures"],
         "metrics": {k: report["metrics"][k] for k in ("Bleu_4", "CIDEr")},
     }
-    if "pointing" in report:
-        game = report["pointing"]
-        out["pointing"] = {k: game[k] for k in ("hit", "chance", "uniform", "words")}
+    for name in ("pointing", "unbound pointing"):
+        if name in report:
+            game = report[name]
+            out[name] = {k: game[k] for k in ("hit", "chance", "uniform", "words")}
+            out[name]["by"] = {g: v["hit"] for g, v in game["by"].items()}
     return out
 
 
