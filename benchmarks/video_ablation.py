@@ -36,6 +36,12 @@ ROWS = {  # name: the video settings (the rest: TrainConfig's defaults, the chap
     "chapter's decoder, middle frame": {"decoder": "lstm", "frames": 1},
     "LRCN actions, 8 frames": {"decoder": "lrcn", **CLIP, "epochs": 30},
     "LRCN actions, middle frame": {"decoder": "lrcn", "frames": 1, "epochs": 30},
+    "LRCN actions, 8 frames, mean of steps": {
+        "decoder": "lrcn",
+        **CLIP,
+        "epochs": 30,
+        "pool": "mean",
+    },
     "attention, 4 frames": {**GRID, "frames": 4, "motion": True},
     "attention, no motion": {**GRID, "frames": 8},
     "attention, grid 2": {**GRID, **CLIP, "grid": 2},

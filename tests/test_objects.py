@@ -24,6 +24,7 @@ from helpers.evaluate.objects import (
     object_scores,
     parse_objects,
     said_objects,
+    shape_contrast,
     true_objects,
 )
 from helpers.evaluate.pointing import score_pointing
@@ -279,3 +280,16 @@ def test_a_wrong_caption_is_named_by_how_it_fails(caption, kind):
     assert failure_kind(caption, truth) == kind
     counts = failure_counts({1: caption}, {1: truth})
     assert sum(counts.values()) == (kind is not None) and (kind is None or counts[kind] == 1)
+
+
+def test_shape_contrast_is_the_faintest_shapes_gap_from_the_background():
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (100, 100), 120)
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((10, 40, 30, 60), fill=250)  # bright: a gap of 130
+    draw.rectangle((70, 40, 90, 60), fill=130)  # faint: a gap of 10
+    truth = {"shapes": [{"box": [20, 50, 10]}, {"box": [80, 50, 10]}]}
+    assert shape_contrast(image.convert("RGB"), truth) == pytest.approx(10)
+    truth["shapes"].pop()
+    assert shape_contrast(image, truth) == pytest.approx(130, abs=1)  # the square is background now

@@ -8,6 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from helpers.data.tiny_coco import COLORS, PLURALS, SHAPES
 from helpers.data.vocabulary import tokenize
 from helpers.evaluate.references import reference_captions
@@ -139,6 +142,24 @@ def failure_counts(captions: Mapping[int, str], objects: Mapping[int, dict]) -> 
     """How many captions fail in each way (failure_kind), over the images given."""
     kinds = Counter(failure_kind(c, objects[i]) for i, c in captions.items())
     return {kind: kinds[kind] for kind in FAILURES}
+
+
+def shape_contrast(image: Image.Image, truth: dict) -> float:
+    """How visible an image's faintest shape is: the gap in mean gray level (0-255) between the
+    middle of each shape's box and the background outside all boxes, for the shape with the
+    smallest gap. A gray shape on a background of nearly its own gray is hard for any eye."""
+    pixels = np.asarray(image.convert("L"), dtype=np.float64)
+    rows, cols = np.mgrid[: pixels.shape[0], : pixels.shape[1]]
+    outside = np.ones_like(pixels, dtype=bool)
+    middles = []
+    for shape in truth["shapes"]:
+        x, y, r = shape["box"]
+        # the middle third of the box lies inside every shape (a star's arms, a triangle's base)
+        inner = (abs(cols - x) < r / 3) & (abs(rows - y) < r / 3)
+        middles.append(pixels[inner].mean())
+        outside &= (abs(cols - x) > 1.1 * r) | (abs(rows - y) > 1.1 * r)
+    background = pixels[outside].mean()
+    return float(min(abs(m - background) for m in middles))
 
 
 def load_objects(annotations: str | Path) -> dict[int, dict]:

@@ -6,7 +6,14 @@ from helpers.exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "backbones": ("RESNETS", "BACKBONES", "SmallCNN", "build_backbone", "grid_features"),
+        "backbones": (
+            "RESNETS",
+            "BACKBONES",
+            "SmallCNN",
+            "GridFeatures",
+            "build_backbone",
+            "grid_features",
+        ),
         "cnn_lstm": ("CNNModel", "LSTMModel", "init_forget_gate_bias"),
         "attention": ("GridEncoder", "SoftAttention", "AttentionDecoder", "with_places"),
         "video": ("ActionLSTM",),
