@@ -99,7 +99,6 @@ def test_the_attention_ablation_writes_a_row_per_row_and_seed(small_coco, tmp_pa
     # A row that changes the lent backbone trains its own chapter run and its own attention run.
     pairs = by["attention, word pairs in pretraining", 0]
     assert pairs["backbone"] == {"pretrain_pairs": 256}
-    assert pairs["train_seconds"]["backbone"] != by["attention", 0]["train_seconds"]["backbone"]
     runs = tmp_path / "data" / "checkpoints" / "-".join(["ablation", *map(slug, QUICK)])
     assert {p.name for p in runs.iterdir()} == {
         "attention",

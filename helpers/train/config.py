@@ -50,9 +50,7 @@ class TrainConfig:
     batch_size: int = 64  # the global batch: split over the processes of a distributed run
     epochs: int = 10  # captioning epochs in all (more continue a finished run)
     pretrain_epochs: int = 15  # bag-of-words pretraining of a backbone without weights (0: none)
-    pretrain_pairs: int = (
-        0  # pretraining also names this many of the most common word pairs ("red circle")
-    )
+    pretrain_pairs: int = 0  # pretraining also names the N commonest word pairs ("red circle")
     lr: float = 2e-3  # Adam's learning rate (the source: 1e-3)
     clip: float = 5.0  # gradient norm clipping
     seed: int = 0  # weights, shuffling, crops: the same seed, the same run on a CPU
