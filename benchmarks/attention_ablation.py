@@ -74,6 +74,9 @@ ROWS = {
     "attention, attention size 256": Row("attention", {"attention_size": 256}),
     # the encoder: frozen pretrained features (the rows above), fine-tuned, or learned from captions
     "attention, fine-tuned encoder": Row("attention", {"freeze": False}),
+    "attention, fine-tuned encoder, beam 3, length penalty 1": Row(
+        "attention", {"freeze": False}, beam=3, length_penalty=1.0
+    ),
     "attention, encoder from captions alone": Row(
         "attention", {"freeze": False, "pretrain_epochs": 0}, backbone=None
     ),

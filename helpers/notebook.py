@@ -56,7 +56,7 @@ def as_jpeg(fig, quality: int = 80):
     return Image(buffer.getvalue(), format="jpeg")
 
 
-def as_gif(frames, fps: int = 4, scale: int = 2):
+def as_gif(frames, fps: int = 4, scale: int = 2, colors: int = 64):
     """A clip's frames (T, H, W, 3) as an animated GIF shown in the notebook (looping)."""
     import io
 
@@ -64,6 +64,13 @@ def as_gif(frames, fps: int = 4, scale: int = 2):
     from PIL import Image
 
     images = [Image.fromarray(f).resize((f.shape[1] * scale, f.shape[0] * scale)) for f in frames]
+    # One palette for the whole clip, taken from all its frames (a colour may appear late), and no
+    # dithering: noisy backgrounds then compress several times smaller, and no frame flickers.
+    strip = Image.new("RGB", (images[0].width * len(images), images[0].height))
+    for k, image in enumerate(images):
+        strip.paste(image, (k * images[0].width, 0))
+    palette = strip.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
+    images = [image.quantize(palette=palette, dither=Image.Dither.NONE) for image in images]
     buffer = io.BytesIO()
     images[0].save(
         buffer, format="gif", save_all=True, append_images=images[1:], duration=1000 // fps, loop=0

@@ -190,3 +190,20 @@ def test_stored_notebooks_are_clean_and_small():
             for out in cell.get("outputs", []):
                 text = out.get("text", "")
                 assert "\r" not in text, f"{path.name} cell {i}: progress-bar fragments stored"
+
+
+def test_a_clip_shown_as_a_gif_keeps_every_frame_and_a_colour_only_its_last_frame_has():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from helpers.notebook import as_gif
+
+    rng = np.random.default_rng(0)
+    frames = (rng.random((8, 32, 32, 3)) * 60).astype(np.uint8)  # dark noise, like a background
+    frames[-1, 8:24, 8:24] = (250, 20, 20)  # a red square in the last frame alone
+    gif = Image.open(io.BytesIO(as_gif(frames, scale=2, colors=16).data))
+    assert (gif.n_frames, gif.size) == (8, (64, 64))
+    gif.seek(7)
+    assert np.abs(np.asarray(gif.convert("RGB"))[32, 32].astype(int) - (250, 20, 20)).max() < 40
