@@ -202,6 +202,13 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measur
         "each shape with its own colour and action, greedy, mean (lowest-highest seed)",
         {"means": True},
     ),
+    "course_time": (
+        "course_time",
+        [("seconds", "seconds", "{:.0f}")],
+        {"mode": "in-order"},
+        "each notebook in order from an empty data_dir, 2 CPU cores, seconds",
+        {"by": "notebook", "spread": False},
+    ),
 }
 BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.S)
 
