@@ -8,7 +8,6 @@ import os
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from helpers.models.backbones import GridFeatures, build_backbone, grid_features
 from helpers.models.decoding import beam_search, sum_until_end
@@ -82,7 +81,7 @@ class SoftAttention(nn.Module):
         # `projected` is feature_layer(features), computed once per image, not once per word.
         scores = self.score_layer(torch.tanh(projected + self.hidden_layer(h).unsqueeze(1)))
         alpha = scores.squeeze(-1).softmax(-1)
-        context = (alpha.unsqueeze(-1) * features).sum(1)
+        context = torch.bmm(alpha.unsqueeze(1), features).squeeze(1)  # sum of alpha_i f_i
         return context, alpha
 
 
@@ -139,17 +138,22 @@ class AttentionDecoder(nn.Module):
         """Logits for the packed targets, as LSTMModel.forward; keeps the weights in self.alphas."""
         # The word before caption word t: <start> before the first, as at inference.
         inputs = torch.cat([torch.full_like(captions[:, :1], START), captions[:, :-1]], 1)
+        lengths = torch.as_tensor(lengths, dtype=torch.int64, device="cpu")
+        if (lengths[:-1] < lengths[1:]).any():
+            raise ValueError("captions must come longest first, as the loader's collate sorts them")
         state = self.start_state(features)
         logits, alphas = [], []
-        for t in range(captions.size(1)):
-            out, state, alpha = self.attend_and_step(inputs[:, t], state)
+        for t in range(int(lengths[0])):  # the longest caption's length
+            # Step t only for the captions still running: the batch is sorted longest first, so
+            # they are its first n rows, and packed targets list them in that order (step t's
+            # rows, then step t+1's). Padding costs nothing and looks nowhere.
+            n = int((lengths > t).sum())
+            state = tuple(part[:n] for part in state)
+            out, state, alpha = self.attend_and_step(inputs[:n, t], state)
             logits.append(out)
-            alphas.append(alpha)
-        lengths = torch.as_tensor(lengths, dtype=torch.int64, device="cpu")
-        steps = torch.arange(captions.size(1), device=captions.device)
-        words = (steps.unsqueeze(0) < lengths.to(captions.device).unsqueeze(1)).unsqueeze(-1)
-        self.alphas = torch.stack(alphas, 1) * words  # padding looks nowhere
-        return pack_padded_sequence(torch.stack(logits, 1), lengths, batch_first=True).data
+            alphas.append(nn.functional.pad(alpha, (0, 0, 0, captions.size(0) - n)))
+        self.alphas = torch.stack(alphas, 1)  # (B, T, L)
+        return torch.cat(logits)
 
     def penalty(self, weight: float = 1.0) -> torch.Tensor:
         """The doubly stochastic regulariser: each place's attention, summed over words, near 1."""
