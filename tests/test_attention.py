@@ -75,6 +75,24 @@ def test_attention_weights_sum_to_one_over_the_grid(decoder_and_features):
     assert torch.allclose(weights.sum(-1), torch.ones(6, 9), atol=1e-5)
 
 
+def test_each_caption_in_a_batch_scores_as_it_would_alone(decoder_and_features):
+    # The batch steps only the captions still running: a short caption's scores and weights
+    # must not depend on the longer ones beside it, nor on the padding after it.
+    decoder, features = decoder_and_features
+    captions = torch.randint(3, 15, (6, 7))
+    lengths = [7, 6, 6, 4, 2, 1]
+    batch = decoder(features, captions, lengths)
+    alphas = decoder.alphas
+    steps = torch.arange(7).unsqueeze(1) < torch.tensor(lengths)  # (T, B): the packed order
+    rows = torch.arange(6).expand(7, 6)[steps]  # which caption each packed row belongs to
+    for b, n in enumerate(lengths):
+        alone = decoder(features[b : b + 1], captions[b : b + 1, :n], [n])
+        assert torch.allclose(batch[rows == b], alone, atol=1e-5)
+        assert torch.allclose(alphas[b, :n], decoder.alphas[0], atol=1e-6)
+    with pytest.raises(ValueError, match="longest first"):
+        decoder(features, captions, [3, 7, 6, 4, 2, 1])
+
+
 def test_penalty_is_zero_when_every_place_gets_one_unit_of_attention(decoder_and_features):
     decoder, _ = decoder_and_features
     decoder.alphas = torch.eye(4).unsqueeze(0)  # 4 words, each looking at its own place
