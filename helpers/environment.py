@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import subprocess
@@ -10,6 +11,15 @@ from importlib.metadata import PackageNotFoundError, version
 import torch
 
 PACKAGES = ("torch", "torchvision", "nltk", "pycocotools", "pillow", "matplotlib", "tqdm")
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container or `taskset` may allow fewer than the
+    machine has): the most processes worth starting side by side."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
 
 
 def best_device() -> torch.device:

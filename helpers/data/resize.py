@@ -20,6 +20,7 @@ from helpers.data.annotations import image_files
 from helpers.data.images import ImageTooLarge, load_rgb, resize_image
 from helpers.data.paths import data_dir
 from helpers.data.registry import Dataset, resolve_dataset
+from helpers.environment import usable_cores
 from helpers.errors import CourseError, run_cli
 from helpers.files import atomic_path, file_digest, read_json, write_json
 
@@ -149,7 +150,7 @@ def resize_images(
     if len(size) != 2 or not all(isinstance(n, int) and n > 0 for n in size):
         raise CourseError(f"{dst}: size must be two positive whole numbers, got {size!r}")
     if workers is None:
-        workers = os.cpu_count() or 1
+        workers = usable_cores()
     if workers < 1:
         raise CourseError(f"{dst}: workers must be at least 1, got {workers}")
     writable_folder(dst, inputs=[src])

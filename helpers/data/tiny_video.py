@@ -9,7 +9,9 @@ byte-identical files (one encoder thread, no timestamps in the files).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import multiprocessing
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from tqdm import tqdm
 
 from helpers.data.generated import extra_counts, generated_folder, generator_main, generator_params
 from helpers.data.paths import data_dir
+from helpers.environment import usable_cores
 from helpers.errors import run_cli
 from helpers.files import write_json
 
@@ -207,35 +210,49 @@ def write_mp4(path: Path, frames: list[Image.Image], fps: int = FPS) -> None:
             container.mux(packet)
 
 
+def _clip(task: tuple) -> tuple[dict, list[str]]:
+    """One clip, written to its MP4 file: its entry in the annotations and its five captions.
+    Everything random comes from the clip's own seeds, so clips can be made in any order."""
+    out, split, k, n, first, seed = task
+    rng = random.Random(f"{seed}-{split}-{k}" if k < n else f"{seed}-{split}-pair-{k - n}")
+    actors, background, frames = scene(rng, pair=k >= n)
+    noise = np.random.default_rng([seed, first + k]).integers(-8, 9, (SIZE, SIZE, 1))
+    video_id = f"video{first + k}"
+    images = [render(actors, background, i / (frames - 1), noise) for i in range(frames)]
+    write_mp4(out / "videos" / f"{video_id}.mp4", images)
+    video = {
+        "category": 0,
+        "url": "",
+        "video_id": video_id,
+        "start time": 0.0,
+        "end time": frames / FPS,
+        "split": split,
+        "id": first + k,
+        "frames": frames,
+        "background": background,
+        "actions": [asdict(a) for a in actors],
+    }
+    return video, captions_for(rng, actors, background)
+
+
 def _write_split(
-    out: Path, split: str, n: int, pairs: int, first: int, seed: int, progress: bool
+    out: Path, split: str, n: int, pairs: int, first: int, seed: int, progress: bool, pool
 ) -> tuple:
     """`n` mixed clips, then `pairs` clips of two actors (more to learn binding from and to
-    measure it on); the mixed clips keep their seeds whatever `pairs` is."""
+    measure it on); the mixed clips keep their seeds whatever `pairs` is. `pool` (or None) makes
+    clips side by side."""
+    tasks = [(out, split, k, n, first, seed) for k in range(n + pairs)]
+    clips = pool.imap(_clip, tasks, chunksize=16) if pool else map(_clip, tasks)
+    bar = tqdm(
+        clips, total=len(tasks), desc=f"tiny video {split}", unit="clip", disable=not progress
+    )
     videos, sentences = [], []
-    for k in tqdm(range(n + pairs), desc=f"tiny video {split}", unit="clip", disable=not progress):
-        rng = random.Random(f"{seed}-{split}-{k}" if k < n else f"{seed}-{split}-pair-{k - n}")
-        actors, background, frames = scene(rng, pair=k >= n)
-        noise = np.random.default_rng([seed, first + k]).integers(-8, 9, (SIZE, SIZE, 1))
-        video_id = f"video{first + k}"
-        images = [render(actors, background, i / (frames - 1), noise) for i in range(frames)]
-        write_mp4(out / "videos" / f"{video_id}.mp4", images)
-        videos.append(
-            {
-                "category": 0,
-                "url": "",
-                "video_id": video_id,
-                "start time": 0.0,
-                "end time": frames / FPS,
-                "split": split,
-                "id": first + k,
-                "frames": frames,
-                "background": background,
-                "actions": [asdict(a) for a in actors],
-            }
-        )
-        for text in captions_for(rng, actors, background):
-            sentences.append({"caption": text, "video_id": video_id, "sen_id": len(sentences)})
+    for video, captions in bar:
+        videos.append(video)
+        for text in captions:
+            sentences.append(
+                {"caption": text, "video_id": video["video_id"], "sen_id": len(sentences)}
+            )
     return videos, sentences
 
 
@@ -248,17 +265,28 @@ def generate_tiny_video(
     progress: bool = True,
     train_pairs: int = 0,
     val_pairs: int = 0,
+    workers: int | None = None,
 ) -> Path:
-    """Write the tiny video set to `out`; keep an identical one, replace only a folder we wrote."""
+    """Write the tiny video set to `out`; keep an identical one, replace only a folder we wrote.
+
+    `workers`: processes encoding clips side by side (default: one per usable core for a set of
+    hundreds of clips); the files are the same whatever the number."""
     out = Path(out)
     params = generator_params(__file__, out, VERSION, seed, n_train=n_train, n_val=n_val)
     params |= extra_counts(out, train_pairs=train_pairs, val_pairs=val_pairs)
 
     def write(tmp: Path) -> dict:
         (tmp / "videos").mkdir()
-        train = _write_split(tmp, "train", n_train, train_pairs, 0, seed, progress)
-        first = n_train + train_pairs
-        val = _write_split(tmp, "validate", n_val, val_pairs, first, seed, progress)
+        # One process per usable core encodes clips side by side; each encoder keeps one thread
+        # and each clip its own seeds, so the files are the same whatever the number of cores.
+        count = workers or min(usable_cores(), max(1, (n_train + n_val) // 100))
+        with contextlib.ExitStack() as stack:
+            pool = None
+            if count > 1:
+                pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(count))
+            train = _write_split(tmp, "train", n_train, train_pairs, 0, seed, progress, pool)
+            first = n_train + train_pairs
+            val = _write_split(tmp, "validate", n_val, val_pairs, first, seed, progress, pool)
         info = {"description": "Tiny video: generated shapes in MSR-VTT's layout", "year": 2016}
         data = {"info": info, "videos": train[0] + val[0], "sentences": train[1] + val[1]}
         write_json(tmp / ANNOTATIONS, data)
