@@ -15,7 +15,12 @@ from conftest import write_audio_only, write_untrained_checkpoint
 
 from helpers.caption import video as caption_video
 from helpers.caption.video import VideoModel, describe_split
-from helpers.data.clip_cache import ClipCaptions, clip_features, ensure_clip_features
+from helpers.data.clip_cache import (
+    ClipCaptions,
+    clip_features,
+    clips_features,
+    ensure_clip_features,
+)
 from helpers.data.registry import resolve_dataset, video_split
 from helpers.data.tiny_video import ACTIONS, Actor, generate_tiny_video
 from helpers.data.video import (
@@ -31,7 +36,7 @@ from helpers.data.video import (
 from helpers.data.vocabulary import SPECIALS, Vocabulary, action_vocabulary
 from helpers.errors import CourseError
 from helpers.evaluate.video import ActionReport, action_report, caption_is_right
-from helpers.models.backbones import build_backbone, grid_features
+from helpers.models.backbones import GridFeatures, build_backbone, grid_features
 from helpers.models.checkpoint import read_checkpoint, save_checkpoint
 from helpers.models.registry import build_models
 from helpers.models.video import ActionLSTM
@@ -130,6 +135,25 @@ def test_motion_features_are_each_frame_and_its_difference_from_the_one_before()
         motion = clip_features(backbone, still, motion=True)[:, f:]
         assert torch.allclose(motion, zero.expand(4, -1), atol=1e-5)
         assert not torch.allclose(both[:, f:], zero.expand(4, -1), atol=1e-3)
+
+
+@pytest.mark.parametrize("grid", [False, True])
+@pytest.mark.parametrize("motion", [False, True])
+def test_the_cache_batches_clips_into_the_same_rows_as_one_clip_at_a_time(grid, motion):
+    # The cache runs the frames of several clips through the CNN at once (clips_features); the
+    # notebook teaches one clip at a time (clip_features). Clips of different lengths.
+    torch.manual_seed(0)
+    backbone = build_backbone("small").eval()
+    _randomise_batch_norm(backbone)
+    net = GridFeatures(backbone) if grid else backbone
+    clips = [torch.randn(n, 3, 32, 32) for n in (5, 3, 6)]
+    with torch.no_grad():
+        one = [clip_features(net, c, motion) for c in clips]
+        many = clips_features(net, clips, motion)
+    assert len(many) == 3
+    for a, b in zip(one, many, strict=True):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1e-5)
 
 
 # --- 2. both tasks trained end to end -------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from helpers.data.features import FORMAT as FEATURES_FORMAT
@@ -22,6 +22,9 @@ from helpers.data.features import (
 from helpers.data.images import MEAN, STD
 from helpers.data.paths import in_data_dir
 from helpers.data.video import VideoItem, action_label, clip_tensor, frames_to_read, read_clip
+from helpers.environment import usable_cores
+
+CLIPS_PER_BATCH = 8  # clips whose frames go through the CNN together
 
 
 @torch.inference_mode()
@@ -49,6 +52,41 @@ def clip_features(backbone: nn.Module, frames: torch.Tensor, motion: bool = Fals
     if features.dim() == 3:
         features = features.transpose(0, 1).flatten(1)  # (L, T*C): one tube per place
     return features
+
+
+@torch.inference_mode()
+def clips_features(backbone: nn.Module, clips: list[torch.Tensor], motion: bool = False) -> list:
+    """clip_features of several clips (each (T, 3, H, W), T + 1 with `motion`), the frames of all
+    of them through the CNN at once: the same rows, in fewer and larger batches."""
+    if not clips:
+        return []
+    now = [c[1:] for c in clips] if motion else clips
+    sizes = [len(c) for c in now]
+
+    def run(frames: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        out = backbone(torch.cat(frames))
+        return (out if out.dim() == 3 else out.flatten(1)).float().split(sizes)
+
+    rows = run(now)
+    if motion:  # each frame beside its difference from the one before
+        moves = run([c[1:] - c[:-1] for c in clips])
+        rows = [torch.cat(pair, -1) for pair in zip(rows, moves, strict=True)]
+    # A grid per frame (T, L, C) becomes one tube per place, (L, T*C), as in clip_features.
+    return [r.transpose(0, 1).flatten(1) if r.dim() == 3 else r for r in rows]
+
+
+class _Frames(Dataset):
+    """Each clip's sampled frames as the CNN takes them, decoded (in a worker process) on demand."""
+
+    def __init__(self, items: list[VideoItem], count: int, resize: int, crop: int) -> None:
+        self.items, self.count, self.resize, self.crop = items, count, resize, crop
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        clip = read_clip(self.items[i].path, self.count, size=self.resize)
+        return clip_tensor(clip, self.crop)
 
 
 @torch.inference_mode()
@@ -92,10 +130,21 @@ def ensure_clip_features(
         return features
     if why:
         print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
+    # A second process decodes the next clips while this one runs the CNN, and the CNN takes the
+    # frames of several clips at once: each step alone was half the time of the two in turn.
+    frames = DataLoader(
+        _Frames(items, frames_to_read(t, motion), resize, crop),
+        batch_size=CLIPS_PER_BATCH,
+        collate_fn=list,
+        num_workers=1 if usable_cores() > 1 and len(items) > CLIPS_PER_BATCH else 0,
+    )
     rows = []
-    for item in tqdm(items, desc="extracting frame features", unit="clip", disable=not progress):
-        frames = clip_tensor(read_clip(item.path, frames_to_read(t, motion), size=resize), crop)
-        rows.append(clip_features(backbone, frames, motion))
+    with tqdm(
+        total=len(items), desc="extracting frame features", unit="clip", disable=not progress
+    ) as bar:
+        for clips in frames:
+            rows += clips_features(backbone, clips, motion)
+            bar.update(len(clips))
     features = torch.stack(rows) if rows else torch.empty(0, t, 0)
     save_cache(path, key, features)
     return features
