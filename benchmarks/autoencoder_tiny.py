@@ -22,9 +22,9 @@ from helpers.train.autoencoder import load_images, train_autoencoder, unlike_ima
 
 SIZE = 48  # notebook 01's AE_SIZE
 VARIANTS = {  # name: notebook 01's AE_BOTTLENECK and AE_EPOCHS
-    "default": {"bottleneck": 16, "epochs": 10},
-    "bottleneck 2": {"bottleneck": 2, "epochs": 10},
-    "epochs 4": {"bottleneck": 16, "epochs": 4},
+    "default": {"bottleneck": 16, "epochs": 20},
+    "bottleneck 2": {"bottleneck": 2, "epochs": 20},
+    "epochs 8": {"bottleneck": 16, "epochs": 8},
 }
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--variant", choices=VARIANTS, default="default")
