@@ -209,6 +209,31 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measur
         "each notebook in order from an empty data_dir, 2 CPU cores, seconds",
         {"by": "notebook", "spread": False},
     ),
+    "course_time_alone": (
+        "course_time",
+        [("seconds", "seconds", "{:.0f}")],
+        {"mode": "alone"},
+        "a notebook alone, from a data_dir of its own, 2 CPU cores, seconds",
+        {"by": "notebook", "spread": False},
+    ),
+    "kernel_speed": (
+        "kernel_speed",
+        [
+            ("CNN batch: NCHW, ms", "cnn_train_batch_ms/nchw", "{:.0f}"),
+            ("channels-last", "cnn_train_batch_ms/channels_last", "{:.0f}"),
+            ("ratio", "cnn_train_speedup", RATIO),
+            ("CNN per image: NCHW, ms", "cnn_infer_ms_per_image/nchw", "{:.2f}"),
+            ("channels-last", "cnn_infer_ms_per_image/channels_last", "{:.2f}"),
+            ("ratio", "cnn_infer_speedup", RATIO),
+            ("attention batch: every row, ms", "attention_train_batch_ms/every_row", "{:.0f}"),
+            ("running rows", "attention_train_batch_ms/running_rows", "{:.0f}"),
+            ("ratio", "attention_speedup", RATIO),
+            ("threads", "cpu_threads", "{}"),
+        ],
+        DEFAULT,
+        "the small CNN at 64 px and the attention decoder, one batch of 64 (training) or per image",
+        SETTINGS,
+    ),
 }
 BLOCK = re.compile(r"(<!-- measured: (\w+) -->\n)(.*?)(<!-- /measured -->)", re.S)
 
