@@ -216,6 +216,20 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measur
         "a notebook alone, from a data_dir of its own, 2 CPU cores, seconds",
         {"by": "notebook", "spread": False},
     ),
+    "digest_cost": (
+        "digest_cost",
+        [
+            ("train images", "train_images", "{:,}"),
+            ("one split: cold, s", "train_split_cold_s", "{:.2f}"),
+            ("warm, s", "train_split_warm_s", "{:.2f}"),
+            ("train and val: cold, s", "run_cold_s", "{:.2f}"),
+            ("warm, s", "run_warm_s", "{:.2f}"),
+            ("threads", "cpu_threads", "{}"),
+        ],
+        None,
+        "checking a run's inputs: its captions' digests and its image folders' listings",
+        SETTINGS,
+    ),
     "kernel_speed": (
         "kernel_speed",
         [

@@ -28,6 +28,14 @@ class _OneLineParser(argparse.ArgumentParser):
         print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
         sys.exit(2)
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, rest = super().parse_known_args(args, namespace)
+        if getattr(parsed, "quiet", False):
+            # Every bar of the command, also those of what it builds on the way (the tiny COCO,
+            # resized copies, caches) and of the processes it starts: tqdm reads this variable.
+            os.environ["TQDM_DISABLE"] = "1"
+        return parsed, rest
+
 
 def parser(prog: str, description: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of every course command: one-line errors, exit code 2."""
@@ -168,6 +176,8 @@ def _not_an_input(path: Path, inputs: Iterable[str | os.PathLike]) -> None:
             raise CourseError(f"{path}: is also an input; writing it would overwrite that input")
         if source.is_dir() and source in target.parents:
             raise CourseError(f"{path}: is inside the input folder {given}; choose another place")
+        if target in source.parents:
+            raise CourseError(f"{path}: holds the input {given}; choose a folder outside it")
 
 
 def warn(message: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import difflib
 import time
 from pathlib import Path
 
@@ -26,8 +28,48 @@ def notebook_paths(folder: Path = NOTEBOOKS, only: list[str] | None = None) -> l
     return paths
 
 
+def parameter_names(nb: nbformat.NotebookNode) -> set[str]:
+    """The names the cell tagged `parameters` sets (none if it has no such cell)."""
+    for cell in nb.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            return {
+                target.id
+                for node in tree.body
+                if isinstance(node, ast.Assign | ast.AnnAssign)
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                if isinstance(target, ast.Name)
+            }
+    return set()
+
+
+def check_parameters(paths: list[Path], params: dict[str, str]) -> None:
+    """Each override a Python literal that some notebook's parameters cell sets: one line if not."""
+    known = set().union(*(parameter_names(nbformat.read(p, as_version=4)) for p in paths))
+    for name, value in params.items():
+        if name not in known:
+            near = difflib.get_close_matches(name, known, n=3)
+            hint = (
+                f"did you mean {', '.join(near)}?"
+                if near
+                else f"they set {', '.join(sorted(known))}"
+            )
+            raise CourseError(
+                f"--param {name}: no parameters cell of these notebooks sets it ({hint})"
+            )
+        try:
+            ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise CourseError(
+                f"--param {name}={value}: not a Python literal (a string needs quotes: "
+                f"{name}='\"{value}\"')"
+            ) from None
+
+
 def inject_parameters(nb: nbformat.NotebookNode, params: dict[str, str]) -> None:
-    """Add a cell after the one tagged `parameters` that overrides its values (papermill style)."""
+    """Add a cell after the one tagged `parameters` that overrides its values (papermill style);
+    only the names that cell sets, so one course-wide override leaves other notebooks alone."""
+    params = {k: v for k, v in params.items() if k in parameter_names(nb)}
     if not params:
         return
     for i, cell in enumerate(nb.cells):
@@ -57,6 +99,12 @@ def run_notebook(
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )
+    running = [None]  # the index of the cell being executed, for a timeout's message
+
+    def started(cell, cell_index: int) -> None:
+        running[0] = cell_index
+
+    client.on_cell_start = started
     start = time.perf_counter()
     # The kernel process's own stderr (start-up warnings, a crash) goes to a log beside the
     # executed copy, not into the middle of our progress lines; cell output is in the notebook.
@@ -73,10 +121,11 @@ def run_notebook(
             f"{getattr(err, 'evalue', '')} (executed copy: {out_dir / path.name})"
         ) from None
     except CellTimeoutError:
+        cell = running[0]
         nbformat.write(nb, out_dir / path.name)
         raise CourseError(
-            f"{path.name}: a cell ran longer than {timeout} s (raise --timeout; executed copy: "
-            f"{out_dir / path.name}, kernel log: {log})"
+            f"{path.name}: cell {cell} ran longer than {timeout} s (a busy machine? raise "
+            f"--timeout; executed copy up to it: {out_dir / path.name}, kernel log: {log})"
         ) from None
     except RuntimeError as err:  # the kernel died or never started: its log says why
         first = (str(err).strip().splitlines() or ["kernel failed"])[0]
@@ -158,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             raise CourseError(f"--param {item!r}: expected NAME=VALUE")
         k, v = item.split("=", 1)
         params[k.strip()] = v.strip()
-    out_dir = writable_folder(args.out or data_dir() / "executed", inputs=[args.folder])
     paths = notebook_paths(args.folder, args.only)
+    check_parameters(paths, params)
+    out_dir = writable_folder(args.out or data_dir() / "executed", inputs=[args.folder])
     total = time.perf_counter()
     for n, path in enumerate(paths, 1):
         print(f"[{n}/{len(paths)}] {path.name} ...", end=" ", flush=True)

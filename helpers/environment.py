@@ -22,6 +22,37 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def available_memory(device: torch.device | str = "cpu") -> int | None:
+    """Bytes of memory free for new work on a device (Linux's MemAvailable for the CPU, the free
+    memory of a CUDA GPU), or None where the system does not say."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def size_text(n: float) -> str:
+    """A number of bytes as people read it: "512 KiB", "3.4 GiB"."""
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,.0f} {unit}" if unit in ("bytes", "KiB") else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError  # the loop returns at TiB
+
+
+def quiet() -> bool:
+    """Whether progress bars are off for this process: a command's --quiet sets tqdm's own switch
+    (TQDM_DISABLE), which a user may also set, and what a command builds on the way obeys it."""
+    return os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true", "yes")
+
+
 def best_device() -> torch.device:
     """CUDA when available, else Apple's MPS, else the CPU."""
     if torch.cuda.is_available():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -90,6 +92,20 @@ def test_a_stale_cache_is_rebuilt_with_a_notice(images, tmp_path, capsys, change
     assert got.shape[:2] == (len(args["files"]), args["views"])
     assert torch.equal(build(), got)  # and the rebuilt cache is now the valid one
     assert capsys.readouterr().out == ""
+
+
+def test_an_image_rewritten_since_rebuilds_the_cache(images, tmp_path, capsys):
+    # The same name and size, written again after the cache (a source image replaced, resized anew).
+    copies = []
+    for src in images[:4]:
+        copies.append(tmp_path / src.name)
+        copies[-1].write_bytes(src.read_bytes())
+    path = tmp_path / "val.pt"
+    ensure_features(path, _backbone(), "small", copies, 32, 1, progress=False)
+    info = copies[2].stat()
+    os.utime(copies[2], ns=(info.st_atime_ns, info.st_mtime_ns + 10**9))
+    ensure_features(path, _backbone(), "small", copies, 32, 1, progress=False)
+    assert "stale (other images_sha256)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])

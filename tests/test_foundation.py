@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,10 +134,27 @@ def test_course_runner_says_in_one_line_which_notebook_ran_too_long(tmp_path):
     run = subprocess.run([*command, "--timeout", "2"], capture_output=True, text=True)
     assert run.returncode == 2
     assert run.stderr.strip().splitlines() == [
-        f"error: 00_slow.ipynb: a cell ran longer than 2 s (raise --timeout; executed copy: "
-        f"{out / '00_slow.ipynb'}, kernel log: {out / '00_slow.kernel.log'})"
+        f"error: 00_slow.ipynb: cell 1 ran longer than 2 s (a busy machine? raise --timeout; "
+        f"executed copy up to it: {out / '00_slow.ipynb'}, kernel log: {out / '00_slow.kernel.log'})"
     ]
     assert (out / "00_slow.ipynb").is_file()
+
+
+def test_course_runner_refuses_a_parameter_no_notebook_has(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _notebook(nbs, "00_ok.ipynb", "assert X == 1")
+    command = [sys.executable, "-m", "helpers.course", "--folder", str(nbs)]
+    env = {**os.environ, "COURSE_DATA_DIR": str(tmp_path / "data_dir")}
+    for param, says in (
+        ("Y=2", "--param Y: no parameters cell of these notebooks sets it (they set X)"),
+        ("XX=2", "--param XX: no parameters cell of these notebooks sets it (did you mean X?)"),
+        ("X=two", "--param X=two: not a Python literal"),
+    ):
+        run = subprocess.run([*command, "--param", param], env=env, capture_output=True, text=True)
+        assert run.returncode == 2 and run.stderr.startswith(f"error: {says}")
+        assert len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data_dir").exists()  # refused before anything was written
 
 
 def test_image_files_maps_ids_to_paths(small_coco):

@@ -57,6 +57,7 @@ def test_splits_are_coco_layout_folders(small_coco, tmp_path):
     # A second run finds its links in place; dropping restval shrinks train.
     assert karpathy_split(path, small_coco, out, restval="drop")["train"] == 2
     assert len(load_captions(train.annotations)["images"]) == 2
+    assert len(list(train.images.iterdir())) == 2  # the rerun replaced the folder, links and all
 
 
 def test_cli_reports_missing_images(small_coco, tmp_path, capsys):

@@ -128,7 +128,7 @@ def test_refuses_to_touch_a_foreign_folder(tmp_path):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "thesis.txt").write_text("precious")
-    with pytest.raises(CourseError, match="not a tiny COCO"):
+    with pytest.raises(CourseError, match="holds files that the tiny COCO generator did not make"):
         generate_tiny_coco(out, n_train=3, n_val=1)
     assert (out / "thesis.txt").read_text() == "precious"
     assert [p.name for p in tmp_path.iterdir()] == ["mine"]  # no temp folder left behind

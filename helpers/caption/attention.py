@@ -42,6 +42,7 @@ def attend(
 ) -> list[Attended]:
     """Caption a batch of image tensors (B, 3, crop, crop), keeping each word's attention map."""
     needs_attention(captioner)
+    captioner.check_beam_size(beam_size)
     features = captioner.encoder(images.to(captioner.device))
     end = captioner.vocab.word_to_id["<end>"]
     ids, _, weights = beam_search(captioner.decoder, features, beam_size, length_penalty, end)

@@ -17,12 +17,14 @@ from helpers.data.annotations import image_files
 from helpers.data.images import inference_transform, load_rgb
 from helpers.data.vocabulary import Vocabulary
 from helpers.errors import CourseError
-from helpers.models.checkpoint import best_checkpoint, load_models
+from helpers.models.checkpoint import best_checkpoint, load_models, model_kind, reads_images
 from helpers.models.registry import decoder_kind
 
 
 class Captioner:
     """A trained encoder and decoder with their vocabulary: images in, captions out."""
+
+    images_only = True  # a video model (several frames, motion, actions) is refused here
 
     def __init__(
         self,
@@ -35,6 +37,11 @@ class Captioner:
         self.encoder, self.decoder, self.vocab, ckpt = load_models(self.path, self.device, vocab)
         self.config = ckpt["config"]
         self.kind = decoder_kind(self.config)  # what the decoder can do (attention, labels, clips)
+        if self.images_only and not reads_images(self.config):
+            raise CourseError(
+                f"{self.path}: is {model_kind(self.config)}, which cannot caption single images "
+                "(python -m helpers.caption.video describes videos with it)"
+            )
         self.history = ckpt.get("history", {})
         # Validation's preprocessing (resize, then centre crop), not the source's squeeze of the whole
         # image to the crop size: notebook 08 measures both on the tiny val split.
@@ -49,13 +56,23 @@ class Captioner:
         self, images: torch.Tensor, beam_size: int = 1, length_penalty: float = 0.0
     ) -> torch.Tensor:
         """Token ids (B, max_seq_len) for a batch of image tensors: greedy, or beam search."""
-        if beam_size < 1:
-            raise CourseError(f"beam size must be 1 (greedy) or more, got {beam_size}")
+        self.check_beam_size(beam_size)
         features = self.encoder(images.to(self.device))
         if beam_size == 1:
             return self.decoder.sample(features).cpu()  # the source's greedy decoding
         end = self.vocab.word_to_id["<end>"]
         return self.decoder.beam_search(features, beam_size, length_penalty, end)[0].cpu()
+
+    def check_beam_size(self, beam_size: int) -> None:
+        """A one-line error unless 1 <= beam_size <= the vocabulary's size (the most beams there
+        can be: one per word)."""
+        if beam_size < 1:
+            raise CourseError(f"beam size must be 1 (greedy) or more, got {beam_size}")
+        if beam_size > len(self.vocab):
+            raise CourseError(
+                f"beam size {beam_size} is larger than the vocabulary of {self.path} "
+                f"({len(self.vocab)} words): at most {len(self.vocab)} beams can differ"
+            )
 
     def caption(
         self,
@@ -88,7 +105,7 @@ def caption_files(
 ) -> list[Result]:
     """Caption image files in batches; a file that cannot be read gets an error, the rest go on."""
     positive("batch size", batch_size)
-    positive("beam size", beam_size)
+    captioner.check_beam_size(beam_size)  # before any file is read
     finite("length penalty", length_penalty)
     results = [Result(Path(p)) for p in paths]
     # One batch of tensors in memory at a time: a whole COCO split would not fit.

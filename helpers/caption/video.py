@@ -23,6 +23,8 @@ class VideoModel(Captioner):
     """A trained checkpoint that reads clips: a video captioner, an LRCN action classifier, or the
     image captioner, the chapter's or attention (which then sees the middle frame, T = 1)."""
 
+    images_only = False
+
     def __init__(self, checkpoint: str | os.PathLike, device: str | torch.device | None = None):
         super().__init__(checkpoint, device=device)
         # An image checkpoint stored no frames or motion: one frame, as an image.

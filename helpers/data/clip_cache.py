@@ -3,6 +3,7 @@ caption ids) items that video models train on."""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -21,8 +22,16 @@ from helpers.data.features import (
 )
 from helpers.data.images import MEAN, STD
 from helpers.data.paths import in_data_dir
-from helpers.data.video import VideoItem, action_label, clip_tensor, frames_to_read, read_clip
-from helpers.environment import usable_cores
+from helpers.data.video import (
+    VideoItem,
+    action_label,
+    clip_tensor,
+    frame_count,
+    frames_to_read,
+    read_clip,
+)
+from helpers.environment import available_memory, size_text, usable_cores
+from helpers.errors import CourseError
 
 CLIPS_PER_BATCH = 8  # clips whose frames go through the CNN together
 
@@ -130,6 +139,7 @@ def ensure_clip_features(
         return features
     if why:
         print(f"{in_data_dir(path)}: feature cache {why}; rebuilding it")
+    _check_fits(items, t, motion, math.prod(key["shape"]))
     # A second process decodes the next clips while this one runs the CNN, and the CNN takes the
     # frames of several clips at once: each step alone was half the time of the two in turn.
     frames = DataLoader(
@@ -148,6 +158,26 @@ def ensure_clip_features(
     features = torch.stack(rows) if rows else torch.empty(0, t, 0)
     save_cache(path, key, features)
     return features
+
+
+def _check_fits(items: list[VideoItem], t: int, motion: bool, size: int) -> None:
+    """T checked against the clips (no clip as long as T: a mistake) and the cache against the
+    memory, before any clip is decoded."""
+    longest = max(frame_count(item.path) for item in items)
+    if frames_to_read(t, motion) > longest:
+        most = longest - 1 if motion else longest
+        raise CourseError(
+            f"frames {t}: the longest clip of {items[0].path.parent} has {longest} frames"
+            + (" (motion reads T + 1)" if motion else "")
+            + f"; choose frames of at most {most}"
+        )
+    need = 4 * len(items) * t * size * (2 if motion else 1)
+    free = available_memory()
+    if free is not None and need > free:
+        raise CourseError(
+            f"frames {t}: the features of {len(items):,} clips need {size_text(need)}, but "
+            f"{size_text(free)} is free; choose fewer frames"
+        )
 
 
 class ClipCaptions(Dataset):

@@ -34,10 +34,12 @@ def weights_digest(module: nn.Module) -> str:
 
 
 def images_digest(files: list[Path]) -> str:
-    """SHA-256 of the image list (names and sizes, in order): other images, another cache."""
+    """SHA-256 of the image list (names, sizes and modification times, in order): other images,
+    or an image changed since, another cache."""
     h = hashlib.sha256()
     for path in files:
-        h.update(f"{path.name}\t{path.stat().st_size}\n".encode())
+        info = path.stat()
+        h.update(f"{path.name}\t{info.st_size}\t{info.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from helpers.checks import arg, non_negative, parser, positive, writable_folder
 from helpers.data.paths import data_dir
 from helpers.errors import CourseError
-from helpers.files import read_json, write_json
+from helpers.files import read_json, replaced_folder, write_json
 
 
 def generator_main(
@@ -62,31 +61,16 @@ def generated_folder(
     built by `write(tmp)` beside it and swapped in, so an interrupted run never leaves half of
     it. `write` returns more entries for the manifest. A folder the generator did not write (no
     manifest, not empty) is never overwritten."""
-    import shutil
-
     out = Path(out)
-    if out.exists():
-        if not out.is_dir():
-            raise CourseError(f"{out}: exists and is not a folder")
-        if (out / manifest).is_file():
-            stored = read_json(out / manifest, f"{what} manifest")
-            if not force and all(stored.get(k) == v for k, v in params.items()):
-                return out
-        elif any(out.iterdir()):
-            raise CourseError(
-                f"{out}: folder is not empty and is not a {what}; refusing to overwrite it"
-            )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        extra = write(tmp)
-        write_json(tmp / manifest, {**params, **extra}, indent=1)
-        if out.exists():
-            shutil.rmtree(out)  # only ever an empty folder or one holding our manifest
-        tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    if out.exists() and not out.is_dir():
+        raise CourseError(f"{out}: exists and is not a folder")
+    if not force and (out / manifest).is_file():
+        stored = read_json(out / manifest, f"{what} manifest")
+        if all(stored.get(k) == v for k, v in params.items()):
+            return out
+    with replaced_folder(out, manifest, f"the {what} generator") as build:
+        extra = write(build)
+        write_json(build / manifest, {**params, **extra}, indent=1)
     return out
 
 

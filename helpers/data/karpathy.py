@@ -13,9 +13,11 @@ from pathlib import Path
 from helpers.checks import parser, writable_folder
 from helpers.data.paths import data_dir
 from helpers.errors import CourseError, run_cli
-from helpers.files import link_file, read_json, write_json
+from helpers.files import file_digest, link_file, read_json, replaced_folder, write_json
 
 SPLITS = ("train", "val", "test")
+
+MANIFEST = "karpathy.json"
 
 
 def _check(path: Path, data: object) -> list[dict]:
@@ -55,7 +57,16 @@ def karpathy_split(
     images = _check(path, read_json(path, "Karpathy dataset file"))
     if not coco_root.is_dir():
         raise CourseError(f"{coco_root}: COCO folder not found (it holds train2014/ and val2014/)")
-    writable_folder(out, inputs=[path, coco_root])
+    writable_folder(out, inputs=[path, coco_root], create=False)
+    with replaced_folder(out, MANIFEST, "a Karpathy split") as build:
+        counts = _write_split(path, images, coco_root, build, restval)
+        write_json(build / MANIFEST, {"source_sha256": file_digest(path), "restval": restval})
+    return counts
+
+
+def _write_split(
+    path: Path, images: list[dict], coco_root: Path, out: Path, restval: str
+) -> dict[str, int]:
     seen: set[int] = set()
     split_of = {"restval": "train" if restval == "train" else None}
     files: dict[str, list[dict]] = {s: [] for s in SPLITS}

@@ -3,7 +3,6 @@ they still match; and the resized copy of a dataset's split that training reads.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections import Counter
@@ -18,6 +17,7 @@ from tqdm import tqdm
 from helpers.checks import arg, parser, positive, writable_folder
 from helpers.data.annotations import image_files
 from helpers.data.images import ImageTooLarge, load_rgb, resize_image
+from helpers.data.inputs import folder_listing
 from helpers.data.paths import data_dir
 from helpers.data.registry import Dataset, resolve_dataset
 from helpers.environment import usable_cores
@@ -185,16 +185,6 @@ def resize_images(
     return report
 
 
-def _listing(folder: Path) -> str:
-    """A digest of a folder's file names, sizes and modification times: changes when a file does."""
-    digest = hashlib.sha256()
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            info = entry.stat()
-            digest.update(f"{entry.name}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
 def ensure_resized(
     dataset: str | os.PathLike | Dataset = "tiny",
     split: str = "train",
@@ -217,7 +207,7 @@ def ensure_resized(
         "annotations_sha256": file_digest(images.annotations),
         "size": size,
         "draft": True,  # copies made by another decoding differ by a grey level or so: redo them
-        "listing_sha256": _listing(images.images),
+        "listing_sha256": folder_listing(images.images),
     }
     if marker.is_file():
         done = read_json(marker, "resize marker")
@@ -231,15 +221,24 @@ def ensure_resized(
             # Different source images under the same name: the old copies are stale.
             shutil.rmtree(out, ignore_errors=True)
         marker.unlink()
+    needed = image_files(images.annotations, images.images)
+    missing = sorted({path.name for path in needed.values() if not path.is_file()})
+    if missing:
+        # Checked before any resizing: a copy left from before must not stand in for it.
+        raise CourseError(
+            f"{images.images / missing[0]}: image not found ({len(missing)} images that "
+            f"{images.annotations.name} captions are missing, e.g. {', '.join(missing[:3])})"
+        )
+    if out.is_dir():
+        # Copies of images no longer in the source folder are stale: this folder is ours alone.
+        gone = set(os.listdir(out)) - set(os.listdir(images.images))
+        for name in gone:
+            (out / name).unlink(missing_ok=True)
     report = resize_images(images.images, out, (size, size), progress=progress)
-    if report.resized or report.skipped:
+    if (report.resized and progress) or report.skipped:  # what was skipped is always said
         print(report)
-    needed = (
-        {f.name for f in image_files(images.annotations, images.images).values()}
-        if report.skipped
-        else set()
-    )
-    unusable = [(name, why) for name, why in report.skipped if name in needed]
+    used = {f.name for f in needed.values()}
+    unusable = [(name, why) for name, why in report.skipped if name in used]
     if unusable:
         # No marker: the next call retries these files, so fixing them is all it takes.
         name, why = unusable[0]

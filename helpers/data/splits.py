@@ -14,7 +14,7 @@ from helpers.data.annotations import load_captions
 from helpers.data.karpathy import SPLITS
 from helpers.data.paths import data_dir
 from helpers.errors import CourseError, run_cli
-from helpers.files import file_digest, link_file, read_json, write_json
+from helpers.files import file_digest, link_file, read_json, replaced_folder, write_json
 
 MANIFEST = "split.json"
 COCO2017_VAL = "coco2017-val"
@@ -46,7 +46,23 @@ def split_coco(
             f"{annotations}: {len(data['images'])} images leave none for training after "
             f"{n_val} val and {n_test} test"
         )
-    writable_folder(out, inputs=[annotations, images])
+    writable_folder(out, inputs=[annotations, images], create=False)
+    # Built whole beside the target, then swapped in: a rerun (another seed, other images)
+    # replaces the earlier split entirely, and an interrupted one leaves the earlier intact.
+    with replaced_folder(out, MANIFEST, "a split") as build:
+        return _write_split(data, annotations, images, build, n_val, n_test, seed, year)
+
+
+def _write_split(
+    data: dict,
+    annotations: Path,
+    images: Path,
+    out: Path,
+    n_val: int,
+    n_test: int,
+    seed: int,
+    year: str,
+) -> dict[str, int]:
     # Sorted by id first, so the split depends on the seed only, not on the file's order.
     entries = sorted(data["images"], key=lambda img: img["id"])
     random.Random(seed).shuffle(entries)
@@ -55,6 +71,8 @@ def split_coco(
         split_of[img["id"]] = "val" if k < n_val else "test" if k < n_val + n_test else "train"
     counts = dict.fromkeys((*SPLITS, "missing"), 0)
     files: dict[str, list[dict]] = {s: [] for s in SPLITS}
+    for split in SPLITS:  # every split has its folder, even one whose images are all missing
+        (out / f"{split}{year}").mkdir()
     for img in entries:
         src = images / img["file_name"]
         if not src.is_file():
@@ -62,9 +80,7 @@ def split_coco(
             split_of.pop(img["id"])
             continue
         split = split_of[img["id"]]
-        folder = out / f"{split}{year}"
-        folder.mkdir(parents=True, exist_ok=True)
-        link_file(src, folder / img["file_name"])
+        link_file(src, out / f"{split}{year}" / img["file_name"])
         files[split].append(img)
         counts[split] += 1
     for split in SPLITS:

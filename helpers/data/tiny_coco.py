@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from helpers.data.generated import extra_counts, generated_folder, generator_main, generator_params
 from helpers.data.paths import data_dir
+from helpers.environment import quiet
 from helpers.errors import run_cli
 from helpers.files import write_json
 
@@ -334,7 +335,7 @@ def generate_tiny_coco(
 
 def ensure_tiny_coco(out: str | Path | None = None) -> Path:
     """Return the default tiny COCO folder, generating it first when missing."""
-    return generate_tiny_coco(out or data_dir() / "tiny_coco", **DEFAULTS)
+    return generate_tiny_coco(out or data_dir() / "tiny_coco", **DEFAULTS, progress=not quiet())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from helpers.data.generated import extra_counts, generated_folder, generator_main, generator_params
 from helpers.data.paths import data_dir
-from helpers.environment import usable_cores
+from helpers.environment import quiet, usable_cores
 from helpers.errors import run_cli
 from helpers.files import write_json
 
@@ -297,7 +297,7 @@ def generate_tiny_video(
 
 def ensure_tiny_video(out: str | Path | None = None) -> Path:
     """The default tiny video folder, generated first when missing."""
-    return generate_tiny_video(out or data_dir() / "tiny_video", **DEFAULTS)
+    return generate_tiny_video(out or data_dir() / "tiny_video", **DEFAULTS, progress=not quiet())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,6 +54,15 @@ def count_frames(path: str | os.PathLike) -> int:
         container.close()
 
 
+def frame_count(path: str | os.PathLike) -> int:
+    """The number of frames in a video: from its header where it says, else counted."""
+    container, stream = _open(Path(path))
+    with container:
+        if stream.frames > 0:
+            return stream.frames
+    return count_frames(path)
+
+
 def frame_indices(n_frames: int, t: int) -> list[int]:
     """T frame numbers spread evenly over n frames (each the middle of its T-th of the clip).
 

@@ -28,6 +28,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
             "best_checkpoint",
             "checkpoint_vocabulary",
             "load_models",
+            "model_kind",
+            "reads_images",
         ),
     },
 )

@@ -96,9 +96,13 @@ def build_backbone(name: str = "resnet152", weights: str | os.PathLike | None = 
 
 def weights_file(weights: str | os.PathLike | None) -> Path | None:
     """The local file `weights` names (checked to exist), or None for a torchvision name or None."""
-    # A path (anything with a folder separator or a .pth/.pt suffix) is a local weights file.
+    # A path (a file that exists, or anything with a folder separator or a suffix) is a local
+    # weights file; torchvision's names ("IMAGENET1K_V1", "DEFAULT") have neither.
     is_path = weights is not None and (
-        isinstance(weights, os.PathLike) or "/" in weights or weights.endswith((".pth", ".pt"))
+        isinstance(weights, os.PathLike)
+        or "/" in weights
+        or Path(weights).suffix != ""
+        or Path(weights).is_file()
     )
     if not is_path:
         return None
@@ -109,11 +113,17 @@ def weights_file(weights: str | os.PathLike | None) -> Path | None:
 
 def _read_weights(path: Path, name: str) -> tuple[dict, bool]:
     """A weights file's state dict, and whether it came from a checkpoint of this course."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # torch.save's zip archive, or the older pickle
+        raise CourseError(f"{path}: not {name} weights (not a file that torch.save wrote)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError) as err:
+    # Any file can be given here (a captions JSON, a text file): whatever the unpickler raises on
+    # bytes that are no weights is one line.
+    except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise CourseError(f"{path}: not {name} weights ({first})") from None
+        raise CourseError(f"{path}: not {name} weights ({first[:120]})") from None
     if not (isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT):
         return state, False
     trained = state.get("config", {}).get("backbone")

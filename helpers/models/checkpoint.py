@@ -13,7 +13,7 @@ from helpers.errors import CourseError
 from helpers.files import atomic_path
 from helpers.models.backbones import CHECKPOINT_FORMAT
 from helpers.models.cnn_lstm import CNNModel, LSTMModel
-from helpers.models.registry import build_models
+from helpers.models.registry import build_models, decoder_kind
 
 FORMAT = CHECKPOINT_FORMAT
 LAST, BEST = "last.pt", "best.pt"  # training resumes from the last epoch; captioning uses the best
@@ -28,6 +28,22 @@ def save_checkpoint(path: str | os.PathLike, **state: Any) -> None:
     """Write a checkpoint atomically: an interrupted save leaves the previous one intact."""
     with atomic_path(path) as tmp:
         torch.save({"format": FORMAT, **state}, tmp)
+
+
+def model_kind(config: dict) -> str:
+    """What a checkpoint's model is, in words: the one place that tells the kinds apart."""
+    if decoder_kind(config).labels:
+        return "an action classifier of video clips (LRCN)"
+    frames, motion = config.get("frames", 1), config.get("motion", False)
+    if frames > 1 or motion:
+        return f"a video captioner of {frames} frames" + (" and their motion" if motion else "")
+    return "an image captioner" + (" with attention" if decoder_kind(config).attention else "")
+
+
+def reads_images(config: dict) -> bool:
+    """Whether a checkpoint's model captions single images (a one-frame video model does too)."""
+    kind = decoder_kind(config)
+    return kind.images and config.get("frames", 1) == 1 and not config.get("motion", False)
 
 
 def best_checkpoint(path: str | Path) -> Path:

@@ -4,16 +4,21 @@ checkpoint), named presets, and which changes a resumed run may make."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+import torch
+from PIL import Image
 
 from helpers.checks import finite, non_negative, positive
 from helpers.data.paths import data_dir
 from helpers.data.registry import Dataset, resolve_dataset
+from helpers.environment import available_memory, size_text
 from helpers.errors import CourseError
 from helpers.models.backbones import BACKBONES, weights_file
 from helpers.models.checkpoint import SIZES
-from helpers.models.registry import Decoder, decoder_kind
+from helpers.models.registry import Decoder, build_models, decoder_kind
 
 # A run may be resumed with more epochs, other loader workers or mixed precision; any other change
 # is a new run.
@@ -108,6 +113,12 @@ class TrainConfig:
                 "a video run needs a trained backbone: --weights data_dir/checkpoints/tiny-small/"
                 "best.pt (the chapter's model, python -m helpers.train) or IMAGENET1K_V1 for a ResNet"
             )
+        if self.resize**2 > Image.MAX_IMAGE_PIXELS:  # the copies could not be read back
+            side = math.isqrt(Image.MAX_IMAGE_PIXELS)
+            raise CourseError(
+                f"resize {self.resize} makes images of {self.resize**2:,} pixels, over Pillow's "
+                f"safety limit of {Image.MAX_IMAGE_PIXELS:,} ({side} x {side}); the source uses 256"
+            )
         if self.crop > self.resize:
             raise CourseError(
                 f"crop {self.crop} is larger than resize {self.resize}: the crop is cut from the "
@@ -136,6 +147,36 @@ class TrainConfig:
     def cached(self) -> bool:
         """Whether training reads cached features (only a frozen backbone's can be cached)."""
         return self.freeze and self.cache_features
+
+
+def check_fits(cfg: TrainConfig, vocab_size: int, device: torch.device | str = "cpu") -> None:
+    """The sizes checked against what the backbone and the memory can take, before any work: one
+    line naming the sizes when the crop is too small or training cannot fit in memory."""
+    # Built on the meta device: shapes and parameter counts without allocating a byte.
+    with torch.device("meta"):
+        encoder, decoder = build_models({**dataclasses.asdict(cfg), "weights": None}, vocab_size)
+        try:
+            encoder.backbone.eval()(torch.empty(2, 3, cfg.crop, cfg.crop))
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[0][:100]
+            raise CourseError(
+                f"crop {cfg.crop} is too small for the {cfg.backbone} backbone ({first}); "
+                f"the tiny course uses 64, the source 224"
+            ) from None
+    params = [p for model in (encoder, decoder) for p in model.parameters()]
+    weights = sum(p.numel() for p in params)
+    trained = sum(p.numel() for p in params if p.requires_grad)
+    # float32 weights, and for each trained one its gradient and Adam's two averages; one batch of
+    # images besides (activations come on top: this is the least that is needed).
+    need = 4 * (weights + 3 * trained) + 4 * cfg.batch_size * 3 * cfg.crop**2
+    free = available_memory(device)
+    if free is not None and need > free:
+        raise CourseError(
+            f"embedding_size {cfg.embedding_size}, hidden_size {cfg.hidden_size}, batch_size "
+            f"{cfg.batch_size} and crop {cfg.crop} with {vocab_size:,} words need at least "
+            f"{size_text(need)} ({weights:,} weights and their training state), but "
+            f"{torch.device(device).type} has {size_text(free)} free; choose smaller sizes"
+        )
 
 
 def changed_settings(old: dict, cfg: TrainConfig) -> dict:

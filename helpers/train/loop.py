@@ -6,6 +6,7 @@ Also fast and scalable: with a frozen backbone its features are computed once an
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -21,10 +22,12 @@ from tqdm import tqdm
 
 from helpers.checks import device as check_device
 from helpers.checks import warn, writable_folder
+from helpers.data.inputs import changed_inputs, run_inputs
 from helpers.data.paths import in_data_dir
 from helpers.data.resize import ensure_resized
 from helpers.distributed import Distributed, setup_distributed, sum_across
 from helpers.errors import CourseError
+from helpers.files import folder_lock
 from helpers.models.checkpoint import (
     BEST,
     LAST,
@@ -33,7 +36,7 @@ from helpers.models.checkpoint import (
     save_checkpoint,
 )
 from helpers.models.registry import build_models
-from helpers.train.config import TrainConfig, changed_settings
+from helpers.train.config import TrainConfig, changed_settings, check_fits
 from helpers.train.data import loaders, run_vocabulary
 from helpers.train.pretrain import pretrain_encoder
 
@@ -85,7 +88,9 @@ def validation_loss(encoder, decoder, loader, device, run: Distributed | None = 
     return total / words
 
 
-def _resume(path: Path, cfg: TrainConfig, encoder, decoder, optimizer) -> tuple[int, int, History]:
+def _resume(
+    path: Path, cfg: TrainConfig, models: tuple, optimizer, vocab, inputs: dict
+) -> tuple[int, int, History]:
     ckpt = read_checkpoint(path)
     changed = changed_settings(ckpt["config"], cfg)
     if changed:
@@ -93,9 +98,23 @@ def _resume(path: Path, cfg: TrainConfig, encoder, decoder, optimizer) -> tuple[
         raise CourseError(
             f"{path}: was trained with other settings ({was}); use another --out folder or --fresh"
         )
-    encoder.load_state_dict(ckpt["encoder"])
-    decoder.load_state_dict(ckpt["decoder"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    # Epochs trained on other captions, images or starting weights cannot be continued: their
+    # word ids and history would silently mean something else.
+    what = changed_inputs(ckpt.get("inputs"), inputs)
+    if not what and list(vocab.id_to_word) != list(ckpt["vocabulary"]):
+        what = "the vocabulary"
+    if what:
+        raise CourseError(
+            f"{path}: {what} changed since epoch {ckpt['epoch']}; use another --out folder or --fresh"
+        )
+    encoder, decoder = models
+    try:
+        encoder.load_state_dict(ckpt["encoder"])
+        decoder.load_state_dict(ckpt["decoder"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        detail = " ".join(str(err).split())[:160]
+        raise CourseError(f"{path}: cannot resume from it ({detail}); use --fresh") from None
     return ckpt["epoch"], ckpt["step"], History(**ckpt["history"])
 
 
@@ -141,7 +160,9 @@ def train(
         warn("epochs is 0 on a fresh run: nothing will be trained (pretraining aside)")
     run = setup_distributed(device)
     try:
-        return _train(cfg, out, resume, progress if run.main else False, run)
+        # Rank 0 alone writes the checkpoints: it holds the folder's lock for the whole run.
+        with folder_lock(out, "a training run") if run.main else contextlib.nullcontext():
+            return _train(cfg, out, resume, progress if run.main else False, run)
     finally:
         if run.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
@@ -157,9 +178,11 @@ def _train(
     stage = _stage_clock(progress)
     vocab = run_vocabulary(cfg, progress)
     stage("vocabulary")
+    check_fits(cfg, len(vocab), device)  # before resizing every image or building the models
     for split in ("train", "val") if not cfg.data.video else ():
         ensure_resized(cfg.data, split, cfg.resize, progress=progress)
     stage("resized images")
+    inputs = run_inputs(cfg.data, cfg.weights)  # recorded in every checkpoint, checked on resume
     if run.main and run.world > 1:
         dist.barrier()
     encoder, decoder = build_models(dataclasses.asdict(cfg), len(vocab))
@@ -172,8 +195,14 @@ def _train(
 
     checkpoint = out / LAST
     start, step, history = 0, 0, History()
-    if resume and checkpoint.is_file():
-        start, step, history = _resume(checkpoint, cfg, encoder, decoder, optimizer)
+    resuming = resume and checkpoint.is_file()
+    if not resuming and run.main:
+        # An earlier run's best model must not sit beside this run's last one.
+        (out / BEST).unlink(missing_ok=True)
+    if resuming:
+        start, step, history = _resume(
+            checkpoint, cfg, (encoder, decoder), optimizer, vocab, inputs
+        )
         if run.main:
             print(f"resuming from {in_data_dir(checkpoint)} after epoch {start}, step {step}")
     elif cfg.pretrain_epochs > 0 and cfg.weights is None:  # pretrained weights know enough
@@ -267,6 +296,7 @@ def _train(
                 config=dataclasses.asdict(cfg),
                 vocab_size=len(vocab),
                 vocabulary=list(vocab.id_to_word),
+                inputs=inputs,
                 history=dataclasses.asdict(history),
             )
             save_checkpoint(checkpoint, **state)
@@ -314,14 +344,21 @@ def _stage_clock(progress: bool):
 def ensure_checkpoint(
     cfg: TrainConfig | None = None, out: str | Path | None = None, progress: bool | str = True
 ) -> Path:
-    """The best checkpoint of a run trained for cfg.epochs: the existing one, or trained (resumed) now."""
+    """The best checkpoint of a run trained for cfg.epochs on today's data: the existing one, or
+    trained (resumed, or again from the start when its data changed) now."""
     cfg = cfg or TrainConfig()
     folder = Path(out) if out is not None else cfg.run_dir()
     last = folder / LAST
-    done = False
+    done, fresh = False, False
     if last.is_file():
         ckpt = read_checkpoint(last)
-        done = ckpt["epoch"] >= cfg.epochs and not changed_settings(ckpt["config"], cfg)
+        if not changed_settings(ckpt["config"], cfg):
+            what = changed_inputs(ckpt.get("inputs"), run_inputs(cfg.check().data, cfg.weights))
+            if what:
+                print(f"{in_data_dir(folder)}: {what} changed since it was trained; training again")
+            fresh = bool(what)
+            done = ckpt["epoch"] >= cfg.epochs and not fresh
     if not done:
-        train(cfg, folder, progress=progress)  # resumes, or says in one line why it cannot
+        # Resumes, or says in one line why it cannot; data that changed starts the run over.
+        train(cfg, folder, resume=not fresh, progress=progress)
     return best_checkpoint(folder)
