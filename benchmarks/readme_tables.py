@@ -230,6 +230,20 @@ TABLES = {  # marker name: (results file, columns, rows chosen, heading[, measur
         "checking a run's inputs: its captions' digests and its image folders' listings",
         SETTINGS,
     ),
+    "busy_laptop": (
+        "busy_laptop",
+        [
+            ("threads alone", "threads", "{}"),
+            ("alone, s", "alone_s", "{:.1f}"),
+            ("threads beside", "threads_busy", "{}"),
+            ("beside a busy process, s", "busy_s", "{:.1f}"),
+            ("ratio", "ratio", "{:.2f}x"),
+            ("cores", "usable_cores", "{}"),
+        ],
+        None,
+        "the chapter's model trained briefly, alone and beside one CPU-bound process, seconds",
+        SETTINGS,
+    ),
     "kernel_speed": (
         "kernel_speed",
         [

@@ -6,9 +6,12 @@ import os
 import platform
 import shutil
 import subprocess
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 import torch
+
+from helpers.errors import CourseError
 
 PACKAGES = ("torch", "torchvision", "nltk", "pycocotools", "pillow", "matplotlib", "tqdm")
 
@@ -36,6 +39,60 @@ def available_memory(device: torch.device | str = "cpu") -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+THREADS = "COURSE_THREADS"  # the README names it: how many threads the course's PyTorch uses
+_CHOSEN: list[int] = []  # the policy's choice, made once per process
+
+
+def _busy_cores(seconds: float = 0.2) -> float:
+    """How many cores other processes keep busy now (Linux's /proc/stat over a moment; 0 where
+    the system does not say): this process sleeps while it looks."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as f:
+            user, nice, system, idle, iowait, *rest = map(int, f.readline().split()[1:9])
+        return user + nice + system + sum(rest), user + nice + system + idle + iowait + sum(rest)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError):
+        return 0.0
+    return (busy1 - busy0) / max(1, total1 - total0) * (os.cpu_count() or 1)
+
+
+def thread_policy() -> int:
+    """Set how many threads PyTorch computes with, once per process, and return it: COURSE_THREADS
+    (or OMP_NUM_THREADS) if set, else the cores this process may use less those other processes
+    keep busy now.
+
+    On a laptop shared with a browser or a video call, more threads than free cores make every
+    parallel step wait for a thread that lost its core (benchmarks/busy_laptop.py measures
+    training alone and beside one busy process with this policy and with PyTorch's own default).
+    Processes the course starts (loader workers, torchrun) inherit the same number through
+    OMP_NUM_THREADS.
+    """
+    if not _CHOSEN:
+        # torchrun sets OMP_NUM_THREADS for each of its processes, and a user may: both count.
+        variable = THREADS if os.environ.get(THREADS, "").strip() else "OMP_NUM_THREADS"
+        asked = os.environ.get(variable, "").strip()
+        if asked:
+            if not asked.isdigit() or int(asked) < 1:
+                raise CourseError(f"{variable}={asked!r}: must be a whole number of at least 1")
+            threads = int(asked)
+        else:
+            threads = max(1, usable_cores() - round(_busy_cores()))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        _CHOSEN.append(threads)
+    return _CHOSEN[0]
+
+
+def worker_count(asked: int) -> int:
+    """Loader worker processes: as many as asked, but never more than the usable cores."""
+    return min(asked, usable_cores())
 
 
 def size_text(n: float) -> str:

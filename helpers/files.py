@@ -29,6 +29,8 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
     os.close(fd)
     tmp = Path(tmp)
     try:
+        # mkstemp makes the file private (0600); the result gets the user's usual permissions.
+        os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         if durable:  # the data must be on disk before the rename makes it visible
             with open(tmp, "rb+") as f:
@@ -36,6 +38,13 @@ def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    """The process's file-creation mask (reading it means setting it: set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = None) -> None:

@@ -308,6 +308,40 @@ def test_caption_command_draws_attention_maps(runs, small_coco, tmp_path):
     assert refused.stderr.count("\n") == 1 and "--decoder attention" in refused.stderr
 
 
+def test_attention_map_names_are_unique_folders_and_formats_follow_the_name(
+    runs, small_coco, tmp_path
+):
+    source = sorted(dataset_split(str(small_coco), "val").images.iterdir())[0]
+    for name in ("a/x.jpg", "b/x.jpg", "b/x.png"):  # two share a name and a folder, two a stem
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.open(source).save(tmp_path / name)
+    files = ["a/x.jpg", "b/x.jpg", "b/x.png"]
+
+    def caption(target: str) -> subprocess.CompletedProcess:
+        flags = ["--checkpoint", str(runs["attention"]), "--attention-map", target]
+        return _run("helpers.caption", *files, *flags, cwd=tmp_path, data=runs["data"])
+
+    done = caption("maps/m.jpg")
+    assert done.returncode == 0, done.stderr
+    assert "attention maps: 3 files, each named after its image" in done.stdout
+    drawn = sorted((tmp_path / "maps").iterdir())
+    assert [p.name for p in drawn] == ["m_a_x_jpg.jpg", "m_b_x_jpg.jpg", "m_b_x_png.jpg"]
+    assert all(Image.open(p).format == "JPEG" for p in drawn)  # the bytes the name promises
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~mask for p in drawn)  # not private
+    done = caption("folder/")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == [
+        "a_x_jpg.png",
+        "b_x_jpg.png",
+        "b_x_png.png",
+    ]
+    refused = caption("maps.gif")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "maps.gif: an attention map is written as .png, .jpg" in refused.stderr
+
+
 def test_changing_the_decoder_on_resume_is_one_line(runs, small_coco, tmp_path):
     args = ["helpers.train", "--dataset", str(small_coco), "--out", str(runs["lstm"])]
     sizes = ["--embedding-size", "32", "--hidden-size", "32", "--resize", "40", "--crop", "32"]

@@ -144,6 +144,7 @@ def test_audio_only_and_frameless_videos_are_refused(tmp_path, monkeypatch):
     empty = tmp_path / "frameless.mp4"
     write_mp4(empty, [Image.new("RGB", (128, 128))])
     with monkeypatch.context() as mp:
+        mp.setattr(helpers.data.video, "_frame_times", lambda path: ([], []))
         mp.setattr(helpers.data.video, "count_frames", lambda path: 0)
         with pytest.raises(CourseError) as err:
             read_clip(empty, 8)

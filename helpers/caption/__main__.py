@@ -3,6 +3,7 @@ checkpoint, also draw where each word looked."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,7 +11,47 @@ from helpers.caption.attention import needs_attention, save_attention_map
 from helpers.caption.captioner import Captioner, caption_files
 from helpers.checks import arg, finite, parser, positive, writable_file
 from helpers.data.vocabulary import Vocabulary
-from helpers.errors import run_cli
+from helpers.errors import CourseError, run_cli
+
+MAP_FORMATS = (".png", ".jpg", ".jpeg", ".pdf", ".svg")
+
+
+def map_files(target: str, images: list[Path]) -> dict[Path, Path]:
+    """Where each image's attention map goes: `target` itself for one image, else one file per
+    image named after it; a target ending in a slash (or an existing folder) is a folder of
+    <image>.png files. Names are unique even when images share a name; the format follows the
+    extension, and an extension no format has is refused."""
+    folder = target.endswith(("/", os.sep)) or Path(target).is_dir()
+    base = Path(target)
+    suffix = ".png" if folder else base.suffix.lower()
+    if suffix not in MAP_FORMATS:
+        raise CourseError(
+            f"{target}: an attention map is written as {', '.join(MAP_FORMATS)}; "
+            "give the file one of these extensions (or end the name with / for a folder)"
+        )
+    if not folder and len(images) == 1:
+        return {images[0]: base}
+    names = _unique_names(images)
+    if folder:
+        return {image: base / f"{name}{suffix}" for image, name in zip(images, names, strict=True)}
+    return {
+        image: base.with_name(f"{base.stem}_{name}{base.suffix}")
+        for image, name in zip(images, names, strict=True)
+    }
+
+
+def _unique_names(images: list[Path]) -> list[str]:
+    """A name per image: its stem, with its extension and then its folders added where two share
+    it (a/x.jpg, b/x.jpg, b/x.png: a_x_jpg, b_x_jpg, b_x_png)."""
+    for name in (
+        lambda p: p.stem,
+        lambda p: f"{p.stem}_{p.suffix.lstrip('.')}",
+        lambda p: "_".join([*p.parent.parts[-1:], p.stem, p.suffix.lstrip(".")]),
+    ):
+        names = [name(p) for p in images]
+        if len(set(names)) == len(names):
+            return names
+    return [f"{k:03d}_{p.stem}" for k, p in enumerate(images)]  # the same file given twice
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,11 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when available)")
     p.add_argument(
         "--attention-map",
-        type=Path,
         default=None,
-        metavar="PNG",
-        help="for a checkpoint trained with --decoder attention: draw where each word looked "
-        "(several images: PNG's name gets _<image name> added)",
+        metavar="FILE_OR_FOLDER/",
+        help="for a checkpoint trained with --decoder attention: draw where each word looked, as "
+        ".png, .jpg, .pdf or .svg (several images: each name gets _<image name> added; a name "
+        "ending in / is a folder, one <image name>.png each)",
     )
     args = p.parse_args(argv)
     vocab = Vocabulary.load(args.vocab) if args.vocab else None
@@ -54,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         matplotlib.use("Agg")  # files, no window: works without a display
 
         needs_attention(captioner)
-        for image in args.images:
-            out = args.attention_map
-            if len(args.images) > 1:
-                out = out.with_name(f"{out.stem}_{image.stem}{out.suffix}")
-            maps[image] = writable_file(out, [args.checkpoint, *args.images])
+        maps = map_files(args.attention_map, args.images)
+        for out in maps.values():
+            writable_file(out, [args.checkpoint, *args.images])
+        if len(maps) > 1:
+            print(f"attention maps: {len(maps)} files, each named after its image")
     failed = 0
     for r in caption_files(
         captioner, args.images, args.batch_size, args.beam_size, args.length_penalty

@@ -87,7 +87,8 @@ def save_attention_map(
     beam_size: int = 1,
     length_penalty: float = 0.0,
 ) -> None:
-    """Draw where the attention decoder looked for each word of an image's caption, as a PNG."""
+    """Draw where the attention decoder looked for each word of an image's caption, in the
+    format `out`'s extension names (PNG, JPEG, PDF, SVG)."""
     from matplotlib import pyplot as plt  # only when a map is drawn: captioning starts faster
 
     from helpers.plots.attention import plot_attention
@@ -95,5 +96,6 @@ def save_attention_map(
     found = attend_file(captioner, image, beam_size, length_penalty)
     fig = plot_attention(found.view, found.words, found.weights, title=Path(image).name)
     with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
+        kind = Path(out).suffix.lower().lstrip(".").replace("jpeg", "jpg") or "png"
+        fig.savefig(tmp, format=kind, bbox_inches="tight")
     plt.close(fig)

@@ -16,6 +16,7 @@ from helpers.checks import finite, positive
 from helpers.data.annotations import image_files
 from helpers.data.images import inference_transform, load_rgb
 from helpers.data.vocabulary import Vocabulary
+from helpers.environment import thread_policy
 from helpers.errors import CourseError
 from helpers.models.checkpoint import best_checkpoint, load_models, model_kind, reads_images
 from helpers.models.registry import decoder_kind
@@ -32,6 +33,7 @@ class Captioner:
         vocab: Vocabulary | None = None,
         device: str | torch.device | None = None,
     ) -> None:
+        thread_policy()
         self.device = check_device(device)
         self.path = best_checkpoint(checkpoint)
         self.encoder, self.decoder, self.vocab, ckpt = load_models(self.path, self.device, vocab)

@@ -30,7 +30,7 @@ from helpers.data.video import (
     frames_to_read,
     read_clip,
 )
-from helpers.environment import available_memory, size_text, usable_cores
+from helpers.environment import available_memory, size_text, thread_policy, usable_cores
 from helpers.errors import CourseError
 
 CLIPS_PER_BATCH = 8  # clips whose frames go through the CNN together
@@ -117,6 +117,7 @@ def ensure_clip_features(
     else rebuilt with a notice.
     """
     path = Path(path)
+    thread_policy()
     backbone.eval()
     key = {
         "format": FEATURES_FORMAT,

@@ -18,6 +18,7 @@ from helpers.data.images import MEAN, STD, eval_transform, load_rgb, train_trans
 from helpers.data.loaders import CocoCaptionDataset
 from helpers.data.paths import in_data_dir
 from helpers.distributed import Distributed, sum_across
+from helpers.environment import thread_policy
 from helpers.errors import CourseError
 from helpers.files import atomic_path
 
@@ -170,6 +171,7 @@ def ensure_features(
     `run` also says the device (default: alone, on the CPU).
     """
     path = Path(path)
+    thread_policy()
     run = run or Distributed()
     rank, world, device = run.rank, run.world, run.device
     key = {

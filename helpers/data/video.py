@@ -75,11 +75,13 @@ def frame_indices(n_frames: int, t: int) -> list[int]:
 
 @dataclass
 class Clip:
-    """T frames of a video as uint8 (T, H, W, 3), and how they were picked."""
+    """T frames of a video as uint8 (T, H, W, 3), upright, and how they were picked."""
 
     frames: np.ndarray
     n_frames: int  # frames in the file
     indices: list[int] = field(default_factory=list)  # which of them, in order
+    decoded: int = 0  # frames decoded to get them: a few per frame kept, not the whole clip
+    rotation: int = 0  # degrees the file asked its frames to be turned to stand upright
 
     @property
     def repeated(self) -> int:
@@ -87,33 +89,85 @@ class Clip:
         return sum(a == b for a, b in zip(self.indices, self.indices[1:], strict=False))
 
 
-def read_clip(path: str | os.PathLike, t: int = 8, size: int | None = None) -> Clip:
-    """T frames sampled evenly across a video, each resized to size x size if given.
+def _frame_times(path: Path) -> tuple[list[int], list[int]]:
+    """Every frame's presentation time and the keyframes' times, from the packets (nothing
+    decoded), both sorted; empty if the file does not time its packets."""
+    import av
 
-    Frames are decoded one at a time and only the chosen ones are kept (resized at once), so a
-    long or large video needs the memory of one decoded frame plus T small ones.
+    container, stream = _open(path)
+    times, keys = [], []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return [], []
+            times.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
+    except av.error.FFmpegError as err:
+        raise CourseError(f"{path}: damaged video ({_first_line(err)})") from None
+    finally:
+        container.close()
+    return sorted(times), sorted(keys)
+
+
+def _picture(frame, size: int | None) -> np.ndarray:
+    """A decoded frame as upright RGB (turned as the file's display matrix says), resized."""
+    img = frame.to_image()
+    if frame.rotation:  # a phone held upright stores its frames on their side, with a rotation
+        img = img.rotate(frame.rotation, expand=True)
+    if size is not None:
+        img = img.resize((size, size), Image.BILINEAR)
+    return np.asarray(img.convert("RGB"))
+
+
+def read_clip(path: str | os.PathLike, t: int = 8, size: int | None = None) -> Clip:
+    """T frames sampled evenly across a video, upright, each resized to size x size if given.
+
+    The packets are read (not decoded) to time every frame; then for each chosen frame the reader
+    seeks to the keyframe before it and decodes from there, one frame at a time, keeping only the
+    chosen ones (resized at once). So a long clip costs a few groups of pictures per frame kept,
+    and a large one the memory of one decoded frame plus T small ones. B-frames, variable frame
+    rates and audio tracks change nothing: frames are counted in the order they are shown.
     """
     import av
 
     path = Path(path)
     if t < 1:
         raise CourseError(f"{path}: T must be at least 1 frame, got {t}")
-    n = count_frames(path)
+    times, keys = _frame_times(path)
+    n = len(times) if times else count_frames(path)
     if n == 0:
         raise CourseError(f"{path}: the video stream has no frames")
     wanted = frame_indices(n, t)
     keep: dict[int, np.ndarray] = {}
+    decoded, rotation = 0, 0
     container, stream = _open(path)
     stream.thread_type = "AUTO"
     try:
-        for i, frame in enumerate(container.decode(stream)):
-            if i > wanted[-1]:
-                break
-            if i in wanted:
-                img = frame.to_image()
-                if size is not None:
-                    img = img.resize((size, size), Image.BILINEAR)
-                keep[i] = np.asarray(img.convert("RGB"))
+        if not times:  # untimed packets: decode in order from the start, as shown
+            for i, frame in enumerate(container.decode(stream)):
+                decoded += 1
+                if i > wanted[-1]:
+                    break
+                if i in wanted:
+                    keep[i], rotation = _picture(frame, size), frame.rotation
+        else:
+            at, frames = None, None  # the time of the last frame decoded; the decoding
+            for i in sorted(set(wanted)):
+                target = times[i]
+                key = max((k for k in keys if k <= target), default=times[0])
+                if frames is None or at is None or at < key:  # behind its keyframe: jump there
+                    container.seek(key, backward=True, any_frame=False, stream=stream)
+                    frames = container.decode(stream)
+                # The same generator goes on from where the last frame was kept: no frame lost.
+                for frame in frames:
+                    decoded += 1
+                    at = frame.pts
+                    if frame.pts is not None and frame.pts >= target:
+                        keep[i], rotation = _picture(frame, size), frame.rotation
+                        break
     except av.error.FFmpegError as err:
         raise CourseError(f"{path}: damaged video ({_first_line(err)})") from None
     finally:
@@ -122,7 +176,7 @@ def read_clip(path: str | os.PathLike, t: int = 8, size: int | None = None) -> C
     if missing:  # fewer frames decoded than packets counted: a truncated file
         got = len(keep) and max(keep) + 1
         raise CourseError(f"{path}: damaged video (decoded {got} of {n} frames)")
-    return Clip(np.stack([keep[i] for i in wanted]), n, wanted)
+    return Clip(np.stack([keep[i] for i in wanted]), n, wanted, decoded, rotation)
 
 
 @dataclass

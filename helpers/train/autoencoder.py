@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from helpers.data.images import load_rgb
+from helpers.environment import thread_policy
 from helpers.errors import CourseError
 from helpers.models.autoencoder import ConvAutoencoder
 
@@ -58,6 +59,7 @@ def train_autoencoder(
 
     Returns the model (in eval mode) and the mean training loss (pixel MSE) of each epoch.
     """
+    thread_policy()
     threads = torch.get_num_threads()
     # Convolutions this small gain little from a second thread, and threads that wait for each
     # other lose far more when other jobs share the cores: train on one.

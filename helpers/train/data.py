@@ -20,6 +20,7 @@ from helpers.data.resize import ensure_resized
 from helpers.data.video import VideoItem, load_videos
 from helpers.data.vocabulary import action_vocabulary, ensure_vocabulary
 from helpers.distributed import Distributed
+from helpers.environment import worker_count
 from helpers.errors import CourseError
 from helpers.train.config import TrainConfig
 
@@ -135,7 +136,7 @@ def loaders(cfg: TrainConfig, vocab, encoder, run: Distributed, progress: bool):
     else:
         train_data = image_captions(cfg, vocab, "train", train_transform(cfg.crop, cfg.flip))
         val_data = image_captions(cfg, vocab, "val", eval_transform(cfg.crop))
-        workers = cfg.num_workers
+        workers = worker_count(cfg.num_workers)  # never more processes than cores
     # One sampler for one process or many: epoch e's order is the same whether or not we resumed,
     # and a single process sees exactly the union of what the processes of a distributed run see.
     sampler = DistributedSampler(train_data, run.world, run.rank, shuffle=True, seed=cfg.seed)

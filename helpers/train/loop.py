@@ -26,6 +26,7 @@ from helpers.data.inputs import changed_inputs, run_inputs
 from helpers.data.paths import in_data_dir
 from helpers.data.resize import ensure_resized
 from helpers.distributed import Distributed, setup_distributed, sum_across
+from helpers.environment import thread_policy
 from helpers.errors import CourseError
 from helpers.files import folder_lock
 from helpers.models.checkpoint import (
@@ -158,6 +159,7 @@ def train(
         cfg.data.annotations(split)
     if cfg.epochs == 0 and not (resume and (out / LAST).is_file()):
         warn("epochs is 0 on a fresh run: nothing will be trained (pretraining aside)")
+    thread_policy()
     run = setup_distributed(device)
     try:
         # Rank 0 alone writes the checkpoints: it holds the folder's lock for the whole run.

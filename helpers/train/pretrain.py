@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from helpers.data.images import load_rgb, train_transform
 from helpers.data.loaders import CocoCaptionDataset
+from helpers.environment import worker_count
 from helpers.train.config import TrainConfig
 from helpers.train.data import image_captions
 
@@ -64,7 +65,7 @@ def pretrain_encoder(
         data,
         cfg.batch_size,
         shuffle=True,
-        num_workers=cfg.num_workers,
+        num_workers=worker_count(cfg.num_workers),
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     backbone = encoder.backbone
