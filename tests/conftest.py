@@ -85,3 +85,14 @@ def write_audio_only(path: Path) -> Path:
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def folder_snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (links as their targets) with a hash of its bytes."""
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import struct
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_untrained_checkpoint
+from conftest import folder_snapshot, write_untrained_checkpoint
 from PIL import Image
 
 from helpers import course
@@ -349,15 +348,6 @@ def _table(small_coco: Path, checkpoint: Path, tmp: Path) -> list[tuple]:
     ]
 
 
-def _snapshot(folder: Path) -> dict[str, str]:
-    """Every file under `folder` with a hash of its bytes."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
-
-
 def test_every_command_says_what_is_wrong_in_one_line(
     small_coco, checkpoint, tmp_path, monkeypatch, capsys
 ):
@@ -371,7 +361,7 @@ def test_every_command_says_what_is_wrong_in_one_line(
     old = _make_bad_checkpoint(tmp_path, checkpoint)
     cases = _table(small_coco, checkpoint, tmp_path)
     watched = {"dataset": small_coco, "checkpoint": checkpoint.parent, "repo": ROOT / "helpers"}
-    before = {k: _snapshot(v) for k, v in watched.items()}
+    before = {k: folder_snapshot(v) for k, v in watched.items()}
     failures = []
     for module, args, says in cases:
         args = [a.replace("{oldckpt}", str(old)) for a in args]
@@ -387,7 +377,7 @@ def test_every_command_says_what_is_wrong_in_one_line(
         ):
             failures.append(f"{module.__name__} {args}: exit {exit_.value.code}, stderr {err!r}")
     assert not failures, "\n".join(failures)
-    assert {k: _snapshot(v) for k, v in watched.items()} == before
+    assert {k: folder_snapshot(v) for k, v in watched.items()} == before
     # No output folder or file was left by the refused commands (the parsers never got that far).
     assert sorted(p.name for p in work.iterdir()) == []
 

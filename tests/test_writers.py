@@ -3,7 +3,6 @@ the split tools."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import folder_snapshot
 
 from helpers.data.annotations import load_captions
 from helpers.data.splits import split_coco
@@ -25,15 +25,6 @@ with folder_lock(sys.argv[1], "a training run"):
     print("holding", flush=True)
     time.sleep(120)
 """
-
-
-def folder_state(folder: Path) -> dict[str, str]:
-    """Every file under a folder (links as their targets) with a digest of its bytes."""
-    return {
-        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_a_second_run_into_the_same_folder_is_refused_naming_the_first(
@@ -84,10 +75,10 @@ def root(small_coco, tmp_path) -> Path:
 
 
 def test_a_split_into_the_folder_holding_its_input_is_refused_before_writing(root):
-    before = folder_state(root)
+    before = folder_snapshot(root)
     with pytest.raises(CourseError, match="holds the input"):
         split_coco(root / "annotations" / "captions.json", root / "images", root, 4, 4)
-    assert folder_state(root) == before
+    assert folder_snapshot(root) == before
 
 
 def test_a_split_into_a_folder_of_other_files_is_refused(root, tmp_path):
@@ -128,7 +119,7 @@ def test_an_interrupted_split_leaves_the_earlier_one_and_the_rerun_finishes(root
     out = tmp_path / "split"
     captions = root / "annotations" / "captions.json"
     split_coco(captions, root / "images", out, 4, 4, seed=0)
-    before = folder_state(out)
+    before = folder_snapshot(out)
     code = (
         "import os, signal, sys\n"
         "import helpers.files as files\n"
@@ -145,7 +136,7 @@ def test_an_interrupted_split_leaves_the_earlier_one_and_the_rerun_finishes(root
     )
     killed = subprocess.run([sys.executable, "-c", code], timeout=120)
     assert killed.returncode == -signal.SIGKILL
-    assert folder_state(out) == before  # the earlier split, untouched
+    assert folder_snapshot(out) == before  # the earlier split, untouched
     assert list(tmp_path.glob(".split.*.tmp"))  # the killed run's half-built folder
     counts = split_coco(captions, root / "images", out, 3, 3, seed=7)
     assert (counts["val"], counts["test"]) == (3, 3)
